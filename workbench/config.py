@@ -1,0 +1,70 @@
+"""Settings, read once from the environment (or a mapping such as ``st.secrets``).
+
+The API key is held in a :class:`Secret` whose ``repr``/``str`` never show it. Nothing reads the
+environment at import time; callers build ``Settings.from_env()`` and pass it down.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+DEFAULT_BASE_URL = "https://api.openai.com/v1"
+DEFAULT_DATABASE_URL = "sqlite:///workbench.db"
+
+
+class Secret:
+    """A string that does not print itself."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str | None):
+        self._value = value or None
+
+    def get(self) -> str | None:
+        return self._value
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+    def __repr__(self) -> str:
+        return "Secret(set)" if self._value else "Secret(unset)"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+@dataclass(frozen=True)
+class Settings:
+    api_key: Secret = field(default_factory=lambda: Secret(None))
+    base_url: str = DEFAULT_BASE_URL
+    database_url: str = DEFAULT_DATABASE_URL
+    catalog_path: str | None = None
+    prompts_dir: Path = Path("prompts")
+    timeout: float = 60.0
+    max_attempts: int = 8
+    concurrency: int = 16
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+        env = os.environ if env is None else env
+        settings = cls(
+            api_key=Secret(env.get("OPENAI_API_KEY")),
+            base_url=(env.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL).rstrip("/"),
+            database_url=env.get("WORKBENCH_DATABASE_URL") or DEFAULT_DATABASE_URL,
+            catalog_path=env.get("WORKBENCH_CATALOG") or None,
+            prompts_dir=Path(env.get("WORKBENCH_PROMPTS_DIR") or "prompts"),
+            timeout=float(env.get("WORKBENCH_TIMEOUT") or 60.0),
+            max_attempts=int(env.get("WORKBENCH_MAX_ATTEMPTS") or 8),
+        )
+        return replace(settings, **overrides) if overrides else settings
+
+    def with_key(self, key: str | None) -> Settings:
+        return replace(self, api_key=Secret(key))
