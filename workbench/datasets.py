@@ -33,6 +33,7 @@ class Sample:
     index: int
     label: str
     variables: dict[str, str]
+    row: int = 0  # where it came from: CSV row (header = 1) or JSONL line; 0 when unknown
 
 
 @dataclass(frozen=True)
@@ -68,7 +69,7 @@ class SampleSet:
     def subset(self, indices: Iterable[int], name: str | None = None) -> SampleSet:
         """A new set of the given samples, renumbered from 0."""
         picked = [self.samples[i] for i in indices]
-        samples = tuple(Sample(i, s.label, s.variables) for i, s in enumerate(picked))
+        samples = tuple(Sample(i, s.label, s.variables, s.row) for i, s in enumerate(picked))
         return SampleSet(name or self.name, self.label_column, self.columns, samples)
 
     def stratified(self, n: int, seed: int = 0) -> SampleSet:
@@ -99,7 +100,9 @@ def _text(value: Any) -> str:
     return str(value)
 
 
-def _build(name: str, label_column: str, header: Sequence[str], rows: Iterable[tuple[int, Mapping[str, Any]]], unit: str) -> SampleSet:
+def _build(
+    name: str, label_column: str, header: Sequence[str], rows: Iterable[tuple[int, Mapping[str, Any]]], unit: str
+) -> SampleSet:
     if label_column not in header:
         found = ", ".join(header) if header else "none"
         raise InputError(f"{name}: no label column {label_column!r} (columns: {found}); choose one with --label-column")
@@ -109,7 +112,7 @@ def _build(name: str, label_column: str, header: Sequence[str], rows: Iterable[t
         if not label:
             raise InputError(f"{name}: {unit} {number}: empty value in label column {label_column!r}")
         variables = {c: _text(row.get(c)) for c in header if c != label_column}
-        samples.append(Sample(len(samples), label, variables))
+        samples.append(Sample(len(samples), label, variables, number))
     if not samples:
         raise InputError(f"{name}: no samples (the file has a header but no rows)")
     return SampleSet(name, label_column, tuple(header), tuple(samples))

@@ -98,7 +98,9 @@ class Catalog:
         return None
 
 
-def cost(info: ModelInfo | None, prompt_tokens: int, cached_tokens: int, completion_tokens: int, batch: bool = False) -> Decimal | None:
+def cost(
+    info: ModelInfo | None, prompt_tokens: int, cached_tokens: int, completion_tokens: int, batch: bool = False
+) -> Decimal | None:
     """USD for one call from its billed usage; ``None`` when the price is unknown.
 
     ``prompt_tokens`` includes ``cached_tokens`` (as the API reports it); cached tokens are billed

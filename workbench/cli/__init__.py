@@ -1,0 +1,66 @@
+"""Command line: ``python -m workbench COMMAND``.
+
+Contract: ``--json`` prints exactly one JSON object on stdout; progress and logs go to stderr;
+failures exit non-zero with a one-line reason on stderr and no traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from workbench.errors import WorkbenchError
+
+EXIT_FAILED = 1  # the command ran but the run failed / stopped
+EXIT_USAGE = 2  # bad input
+
+
+def emit(obj: Any) -> None:
+    """The one JSON object on stdout."""
+    sys.stdout.write(json.dumps(obj, ensure_ascii=False, default=str) + "\n")
+    sys.stdout.flush()
+
+
+def say(message: str) -> None:
+    """A line for people, on stderr."""
+    sys.stderr.write(message + "\n")
+    sys.stderr.flush()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from workbench.cli import commands_export, commands_runs, commands_sweep
+
+    parser = argparse.ArgumentParser(
+        prog="python -m workbench",
+        description="Prompt workbench: sweep prompts x models x temperatures over labeled samples.",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log details to stderr")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands_sweep.register(sub)
+    commands_runs.register(sub)
+    commands_export.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING,
+        stream=sys.stderr,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    for noisy in ("httpx", "httpx2", "openai"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    try:
+        return int(args.handler(args) or 0)
+    except WorkbenchError as exc:
+        say(f"error: {exc}")
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        say("interrupted: answers received so far are stored; re-run the same command to continue")
+        return 130

@@ -1,0 +1,145 @@
+"""``sweep``, ``estimate`` and ``resume``."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from workbench.cli import EXIT_FAILED, emit, say
+from workbench.cli.common import ProgressPrinter, money, open_workbench, positive_int, run_id_arg
+from workbench.datasets import load_samples
+from workbench.pricing import format_usd
+from workbench.promptfile import load_prompt
+from workbench.storage import repository as repo
+from workbench.sweep import parse_models, parse_temperatures
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    for name, handler, text in (
+        ("sweep", cmd_sweep, "run a sweep and print its results"),
+        ("estimate", cmd_estimate, "count tokens and estimate cost without calling any model"),
+    ):
+        p = sub.add_parser(name, help=text, description=text)
+        p.add_argument(
+            "--prompt",
+            action="append",
+            required=True,
+            metavar="FILE",
+            help="prompt file (YAML); repeat to compare prompt versions",
+        )
+        p.add_argument("--dataset", required=True, metavar="FILE", help="labeled samples (CSV or JSONL)")
+        p.add_argument("--models", required=True, help="comma-separated model ids, e.g. gpt-4.1-nano,gpt-4.1-mini")
+        p.add_argument("--temperatures", default="0", help="comma-separated temperatures in 0-2 (default 0)")
+        p.add_argument("--repeats", type=positive_int, default=1, help="calls per sample and cell (default 1)")
+        p.add_argument("--label-column", default="label", help="column holding the gold label (default: label)")
+        p.add_argument("--sample", type=positive_int, metavar="N", help="a stratified subset of N samples")
+        p.add_argument("--seed", type=int, default=0, help="seed for --sample (default 0)")
+        p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+        if name == "sweep":
+            p.add_argument("--concurrency", type=positive_int, default=8, help="parallel calls (default 8)")
+            p.add_argument("--max-cost", type=money, metavar="USD", help="refuse or stop the sweep past this spend")
+            p.add_argument("--name", default="", help="a name for the run")
+            p.add_argument("--stream", action="store_true", help="stream answers to record time to first token")
+            p.add_argument(
+                "--new-run",
+                action="store_true",
+                help="always start a new run instead of resuming an unfinished identical one",
+            )
+            p.add_argument("--quiet", action="store_true", help="no progress on stderr")
+        p.set_defaults(handler=handler)
+
+    p = sub.add_parser(
+        "resume",
+        help="finish an interrupted, failed or stopped run",
+        description="Call only the items of RUN_ID that have no stored answer.",
+    )
+    p.add_argument("run_id", type=run_id_arg, metavar="RUN_ID")
+    p.add_argument("--concurrency", type=positive_int, help="parallel calls (default: as the run was started)")
+    p.add_argument("--max-cost", type=money, metavar="USD")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(handler=cmd_resume)
+
+
+def _plan(args: argparse.Namespace):
+    prompts = [load_prompt(path) for path in args.prompt]
+    models = parse_models(args.models)
+    temperatures = parse_temperatures(args.temperatures)
+    samples = load_samples(args.dataset, args.label_column)
+    if args.sample:
+        samples = samples.stratified(args.sample, args.seed)
+    wb = open_workbench()
+    plan = wb.plan(prompts, samples, models, temperatures, args.repeats, source=str(args.dataset))
+    return wb, plan
+
+
+def _print_estimate(est: dict[str, Any]) -> None:
+    say(f"{est['calls']} calls ({est['stored']} already stored and free, {est['new_calls']} new)")
+    for m in est["models"]:
+        say(
+            f"  {m['model']}: {m['calls']} calls, {m['prompt_tokens']} prompt tokens, "
+            f"~{m['est_completion_tokens']} completion tokens, est. {format_usd(m['est_cost_usd'])}"
+            f" (new calls: {format_usd(m['est_new_cost_usd'])})"
+        )
+    say(f"estimated total {format_usd(est['est_total_usd'])}, new calls {format_usd(est['est_new_usd'])} (estimate)")
+    for note in est["notes"]:
+        say(f"note: {note}")
+
+
+def cmd_estimate(args: argparse.Namespace) -> int:
+    wb, plan = _plan(args)
+    est = wb.estimate(plan)
+    if args.json:
+        emit(est)
+    else:
+        _print_estimate(est)
+    return 0
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    wb, plan = _plan(args)
+    est = wb.estimate(plan)
+    if not args.quiet:
+        _print_estimate(est)
+    wb.check_budget(est, args.max_cost)
+    run = wb.start(
+        plan, name=args.name, concurrency=args.concurrency, max_cost_usd=args.max_cost, resume=not args.new_run
+    )
+    if run.status != "pending" and not args.quiet:
+        say(f"resuming run {run.id} ({run.status}): only items without a stored answer are called")
+    outcome = wb.execute(
+        run,
+        plan,
+        concurrency=args.concurrency,
+        max_cost_usd=args.max_cost,
+        on_progress=ProgressPrinter(args.quiet),
+        stream=args.stream,
+    )
+    return _finish(wb, outcome, args.json)
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    wb = open_workbench()
+    run = repo.get_run(wb.engine, args.run_id)
+    if run.status == "running" and wb._is_live(run):
+        say(f"error: run {run.id} is being executed by {run.worker}")
+        return EXIT_FAILED
+    plan = wb.plan_for_run(run)
+    outcome = wb.execute(
+        run, plan, concurrency=args.concurrency, max_cost_usd=args.max_cost, on_progress=ProgressPrinter(args.quiet)
+    )
+    return _finish(wb, outcome, args.json)
+
+
+def _finish(wb, outcome, as_json: bool) -> int:
+    result = wb.summary(outcome.run_id, outcome)
+    if as_json:
+        emit(result)
+    else:
+        from workbench.cli.commands_runs import print_cells
+
+        print_cells(result)
+    if outcome.status != "completed":
+        say(f"error: run {outcome.run_id} {outcome.status}: {outcome.error}")
+        return EXIT_FAILED
+    return 0

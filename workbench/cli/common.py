@@ -1,0 +1,79 @@
+"""Helpers shared by the CLI commands."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+from workbench.config import Settings
+from workbench.errors import InputError
+from workbench.runner import Progress
+from workbench.service import Workbench
+
+
+def open_workbench(settings: Settings | None = None) -> Workbench:
+    return Workbench.open(settings or Settings.from_env())
+
+
+def run_id_arg(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"run id must be a number, got {value!r}") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError("run id must be positive")
+    return number
+
+
+def positive_int(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {value!r}") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"expected at least 1, got {number}")
+    return number
+
+
+def money(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an amount in USD, got {value!r}") from None
+    if number < 0:
+        raise argparse.ArgumentTypeError("a budget cannot be negative")
+    return number
+
+
+class ProgressPrinter:
+    """Progress on stderr: one updating line on a terminal, a line every few seconds otherwise."""
+
+    def __init__(self, quiet: bool = False):
+        self.quiet = quiet
+        self.tty = sys.stderr.isatty()
+        self._last = 0.0
+
+    def __call__(self, p: Progress) -> None:
+        if self.quiet:
+            return
+        now = time.monotonic()
+        final = p.done >= p.total
+        if not self.tty and not final and now - self._last < 5:
+            return
+        self._last = now
+        eta = f", ~{p.eta_s:.0f}s left" if p.eta_s is not None and not final else ""
+        line = (
+            f"{p.done}/{p.total} done ({p.reused} reused, {p.new_calls} new, {p.errors} errors), "
+            f"spent ${p.spent_usd:.6f}, concurrency {p.concurrency}{eta}"
+        )
+        if self.tty:
+            sys.stderr.write("\r" + line.ljust(100) + ("\n" if final else ""))
+        else:
+            sys.stderr.write(line + "\n")
+        sys.stderr.flush()
+
+
+def require(condition: bool, message: str) -> None:
+    if not condition:
+        raise InputError(message)

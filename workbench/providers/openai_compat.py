@@ -1,0 +1,225 @@
+"""OpenAI-compatible chat completions through the official SDK.
+
+The SDK is configured only from settings (which come from ``OPENAI_API_KEY`` / ``OPENAI_BASE_URL``
+or explicit values), so OpenAI, Azure's v1 endpoint, vLLM, Ollama and llama.cpp all work. The
+SDK's own retries are off: the runner retries with its own policy (more attempts, jitter,
+``retry-after``, adaptive concurrency). Every failure becomes one of our error classes with a
+one-line message that never contains the key.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Callable
+from typing import Any
+
+import openai
+
+from workbench.config import Settings
+from workbench.errors import (
+    AuthError,
+    ModelNotFoundError,
+    ProviderError,
+    RequestError,
+    ServerUnreachableError,
+    TransientError,
+)
+from workbench.providers.base import Completion, RateInfo
+
+NO_KEY = "no-key-set"  # local servers (Ollama, vLLM) accept any key; OpenAI answers 401
+_DURATION = re.compile(r"(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m(?!s))?(?:(\d+(?:\.\d+)?)s)?(?:(\d+(?:\.\d+)?)ms)?$")
+
+
+def _seconds(value: str | None) -> float | None:
+    """Parse ``retry-after`` style values: "2", "0.5", "1m30s", "250ms"."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        pass
+    match = _DURATION.match(value)
+    if not match or not any(match.groups()):
+        return None
+    h, m, s, ms = (float(g) if g else 0.0 for g in match.groups())
+    return h * 3600 + m * 60 + s + ms / 1000
+
+
+def retry_after(headers: Any) -> float | None:
+    if headers is None:
+        return None
+    ms = headers.get("retry-after-ms")
+    if ms:
+        try:
+            return float(ms) / 1000
+        except ValueError:
+            pass
+    return _seconds(headers.get("retry-after"))
+
+
+def rate_info(headers: Any) -> RateInfo | None:
+    if headers is None or headers.get("x-ratelimit-remaining-requests") is None:
+        return None
+
+    def as_int(name: str) -> int | None:
+        try:
+            return int(float(headers.get(name)))
+        except (TypeError, ValueError):
+            return None
+
+    return RateInfo(
+        remaining_requests=as_int("x-ratelimit-remaining-requests"),
+        limit_requests=as_int("x-ratelimit-limit-requests"),
+        reset_requests_s=_seconds(headers.get("x-ratelimit-reset-requests")),
+    )
+
+
+def _error_code(exc: openai.APIStatusError) -> tuple[str, str]:
+    body = exc.body if isinstance(exc.body, dict) else {}
+    detail = body.get("error", body) if isinstance(body, dict) else {}
+    if not isinstance(detail, dict):
+        detail = {}
+    return str(detail.get("code") or ""), str(detail.get("message") or "")
+
+
+def classify(exc: Exception, model: str, base_url: str) -> ProviderError:
+    """Turn an SDK exception into our error classes (messages never include the key)."""
+    if isinstance(exc, openai.APITimeoutError):
+        return TransientError(f"timed out waiting for {base_url}", kind="timeout")
+    if isinstance(exc, openai.APIConnectionError):
+        return TransientError(f"cannot connect to {base_url}", kind="connection")
+    if isinstance(exc, openai.APIStatusError):
+        status = exc.status_code
+        code, message = _error_code(exc)
+        headers = getattr(exc.response, "headers", None)
+        if status in (401, 403):
+            return AuthError(f"the server at {base_url} rejected the API key ({status}); check OPENAI_API_KEY")
+        if status == 404:
+            if code == "model_not_found" or "model" in message.lower():
+                return ModelNotFoundError(
+                    f"model {model!r} is not available on {base_url} (retired, misspelt or no access)"
+                )
+            return ServerUnreachableError(
+                f"{base_url} answered 404 for /chat/completions; is OPENAI_BASE_URL right (it usually ends in /v1)?"
+            )
+        if status == 429:
+            if code == "insufficient_quota":
+                return ProviderError(
+                    f"the account behind the key has no quota left on {base_url} (429 insufficient_quota)"
+                )
+            return TransientError(f"rate limited by {base_url} (429)", retry_after(headers), kind="rate_limit")
+        if status in (408, 409) or status >= 500:
+            return TransientError(f"{base_url} failed with {status}", retry_after(headers), kind="server")
+        short = message.split("\n")[0][:200] if message else f"HTTP {status}"
+        return RequestError(f"{base_url} refused the request for {model!r} ({status}): {short}")
+    if isinstance(exc, (json.JSONDecodeError, openai.APIResponseValidationError, ValueError, KeyError, TypeError)):
+        return TransientError(f"{base_url} sent a malformed response", kind="malformed")
+    return TransientError(f"unexpected failure talking to {base_url}: {type(exc).__name__}", kind="server")
+
+
+class OpenAIProvider:
+    """One shared client per process; thread-safe (the SDK client is)."""
+
+    def __init__(self, settings: Settings, client: openai.OpenAI | None = None):
+        self.base_url = settings.base_url.rstrip("/")
+        self.has_key = bool(settings.api_key)
+        self.client = client or openai.OpenAI(
+            api_key=settings.api_key.get() or NO_KEY,
+            base_url=self.base_url,
+            timeout=openai.Timeout(settings.timeout, connect=min(10.0, settings.timeout)),
+            max_retries=0,
+        )
+
+    def complete(self, body: dict[str, Any]) -> Completion:
+        """One attempt at a non-streamed completion."""
+        model = str(body.get("model"))
+        start = time.perf_counter()
+        try:
+            raw = self.client.chat.completions.with_raw_response.create(**body)
+            result = raw.parse()
+        except Exception as exc:
+            raise classify(exc, model, self.base_url) from None
+        latency = (time.perf_counter() - start) * 1000
+        return self._normalise(result, latency, None, rate_info(raw.headers))
+
+    def stream(self, body: dict[str, Any], on_text: Callable[[str], None] | None = None) -> Completion:
+        """A streamed completion; ``on_text`` receives each piece as it arrives."""
+        model = str(body.get("model"))
+        start = time.perf_counter()
+        first: float | None = None
+        pieces: list[str] = []
+        usage = None
+        finish = None
+        response_model = None
+        try:
+            stream = self.client.chat.completions.create(**body, stream=True, stream_options={"include_usage": True})
+            for chunk in stream:
+                response_model = getattr(chunk, "model", None) or response_model
+                if getattr(chunk, "usage", None):
+                    usage = chunk.usage
+                for choice in chunk.choices or []:
+                    delta = getattr(choice.delta, "content", None) if choice.delta else None
+                    if delta:
+                        if first is None:
+                            first = time.perf_counter()
+                        pieces.append(delta)
+                        if on_text:
+                            on_text(delta)
+                    finish = choice.finish_reason or finish
+        except Exception as exc:
+            raise classify(exc, model, self.base_url) from None
+        end = time.perf_counter()
+        cached = None
+        if usage is not None:
+            details = getattr(usage, "prompt_tokens_details", None)
+            cached = int(getattr(details, "cached_tokens", 0) or 0) if details else 0
+        return Completion(
+            text="".join(pieces),
+            finish_reason=finish,
+            prompt_tokens=getattr(usage, "prompt_tokens", None),
+            cached_tokens=cached,
+            completion_tokens=getattr(usage, "completion_tokens", None),
+            latency_ms=(end - start) * 1000,
+            ttft_ms=(first - start) * 1000 if first else None,
+            response_model=response_model,
+        )
+
+    def list_models(self) -> list[str]:
+        """Model ids the server offers (``/v1/models``)."""
+        try:
+            return sorted(m.id for m in self.client.models.list())
+        except Exception as exc:
+            raise classify(exc, "", self.base_url) from None
+
+    @staticmethod
+    def _normalise(result: Any, latency_ms: float, ttft_ms: float | None, rate: RateInfo | None) -> Completion:
+        choices = getattr(result, "choices", None)
+        if not choices:
+            raise TransientError("the server sent a response without choices", kind="malformed")
+        choice = choices[0]
+        message = getattr(choice, "message", None)
+        text = getattr(message, "content", None) or ""
+        usage = getattr(result, "usage", None)
+        details = getattr(usage, "prompt_tokens_details", None) if usage else None
+        logprobs = getattr(choice, "logprobs", None)
+        return Completion(
+            text=text,
+            finish_reason=getattr(choice, "finish_reason", None),
+            prompt_tokens=getattr(usage, "prompt_tokens", None) if usage else None,
+            cached_tokens=(int(getattr(details, "cached_tokens", 0) or 0) if details else 0) if usage else None,
+            completion_tokens=getattr(usage, "completion_tokens", None) if usage else None,
+            latency_ms=latency_ms,
+            ttft_ms=ttft_ms,
+            response_model=getattr(result, "model", None),
+            logprobs_json=json.dumps(logprobs.model_dump())
+            if logprobs is not None and hasattr(logprobs, "model_dump")
+            else None,
+            rate=rate,
+        )
+
+
+def make_provider(settings: Settings) -> OpenAIProvider:
+    return OpenAIProvider(settings)

@@ -1,0 +1,428 @@
+"""Executes a run: bounded adaptive concurrency, retries, budget stop, cancel, progress, persistence.
+
+Design:
+- N worker threads pull planned calls from one iterator and share one provider (one SDK client).
+- Each answer goes on a queue; one writer thread commits whatever is queued in one short
+  transaction (usually a handful of rows), so every response is in the database within
+  milliseconds of arriving and no transaction is ever held across a network call.
+- Transient failures (429, 5xx, timeouts, dropped connections, malformed bodies) are retried with
+  exponential backoff and full jitter, honouring ``retry-after``. A 401 stops the run at once; a
+  "model not found" stops that model's calls at once; a server that stays unreachable stops the run
+  once the first calls have exhausted their retries. What still fails is recorded on its item,
+  never cached as a response.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import queue
+import random
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from workbench.errors import AuthError, ModelNotFoundError, ProviderError, ServerUnreachableError, TransientError
+from workbench.limiter import AdaptiveLimiter
+from workbench.pricing import Catalog, cost
+from workbench.providers.base import Completion
+from workbench.storage import repository as repo
+from workbench.storage.models import Response, Run, RunItem, utcnow
+from workbench.sweep import Plan, PlannedCall
+
+log = logging.getLogger("workbench.runner")
+
+BACKOFF_BASE_S = 0.5
+BACKOFF_CAP_S = 20.0
+CONNECTION_ATTEMPTS = 5  # a dead server is declared dead after this many tries of one call
+HEARTBEAT_S = 2.0
+
+
+@dataclass(frozen=True)
+class Progress:
+    total: int
+    done: int
+    reused: int
+    new_calls: int
+    errors: int
+    spent_usd: float
+    elapsed_s: float
+    eta_s: float | None
+    concurrency: int
+
+
+@dataclass(frozen=True)
+class Outcome:
+    run_id: int
+    status: str  # completed | failed | stopped | cancelled
+    error: str | None
+    new_calls: int
+    spent_usd: Decimal | None  # None when a model's price is unknown
+    reused: int
+    errors: int
+
+
+class _Fatal(Exception):
+    def __init__(self, error: ProviderError):
+        super().__init__(str(error))
+        self.error = error
+
+
+class Runner:
+    def __init__(
+        self,
+        engine: Engine,
+        provider: Any,
+        catalog: Catalog,
+        *,
+        concurrency: int = 8,
+        max_cost_usd: float | None = None,
+        max_attempts: int = 8,
+        stream: bool = False,
+        on_progress: Callable[[Progress], None] | None = None,
+        cancel: threading.Event | None = None,
+        sleep: Callable[[float], None] | None = None,
+    ):
+        self.engine = engine
+        self.provider = provider
+        self.catalog = catalog
+        self.concurrency = max(1, int(concurrency))
+        self.max_cost = Decimal(str(max_cost_usd)) if max_cost_usd is not None else None
+        self.max_attempts = max(1, int(max_attempts))
+        self.stream = stream
+        self.on_progress = on_progress
+        self.cancel = cancel or threading.Event()
+        self.limiter = AdaptiveLimiter(self.concurrency)
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._queue: queue.Queue[tuple[str, Any]] = queue.Queue()
+        self._fatal: ProviderError | None = None
+        self._stopped_models: dict[str, str] = {}
+        self._budget_hit = False
+        self._spent = Decimal(0)
+        self._spent_known = True
+        self._new_calls = 0
+        self._errors = 0
+        self._done = 0
+        self._reused = 0
+        self._total = 0
+        self._started = 0.0
+        self._last_progress = 0.0
+
+    # --- public ------------------------------------------------------------------------------
+
+    def execute(self, run: Run, plan: Plan) -> Outcome:
+        """Run every item of ``run`` that has no response yet."""
+        self._started = time.monotonic()
+        calls = {c.key: c for c in plan.calls()}
+        pending = repo.pending_items(self.engine, run.id)
+        self._total = run.total_items
+        self._done = self._total - len(pending)
+        repo.update_run(
+            self.engine,
+            run.id,
+            status="running",
+            error=None,
+            started_at=utcnow(),
+            heartbeat_at=utcnow(),
+            worker=f"{socket.gethostname()}:{os.getpid()}",
+            finished_at=None,
+        )
+
+        stored = repo.stored_keys(self.engine, (key for _, key in pending))
+        reuse = [(item, stored[key]) for item, key in pending if key in stored]
+        repo.attach_responses(self.engine, reuse, reused=True)
+        self._reused = len(reuse)
+        self._done += len(reuse)
+        todo: list[tuple[int, PlannedCall]] = [(item, calls[key]) for item, key in pending if key not in stored]
+        self._report(force=True)
+
+        writer = threading.Thread(target=self._write_loop, args=(run.id,), name="workbench-writer", daemon=True)
+        writer.start()
+        work = iter(todo)
+        workers = [
+            threading.Thread(target=self._work_loop, args=(work, run.id), name=f"workbench-call-{i}", daemon=True)
+            for i in range(min(self.concurrency, len(todo)))
+        ]
+        for thread in workers:
+            thread.start()
+        try:
+            for thread in workers:
+                while thread.is_alive():
+                    thread.join(timeout=0.2)
+                    if self.cancel.is_set():
+                        self._stop.set()
+        except KeyboardInterrupt:
+            self.cancel.set()
+            self._stop.set()
+            for thread in workers:
+                thread.join()
+        self._queue.put(("end", None))
+        writer.join()
+        return self._finish(run)
+
+    # --- workers -----------------------------------------------------------------------------
+
+    def _next(self, work) -> tuple[int, PlannedCall] | None:
+        with self._lock:
+            while True:
+                if self._stop.is_set() or self.cancel.is_set():
+                    return None
+                if self.max_cost is not None and self._spent >= self.max_cost:
+                    self._budget_hit = True
+                    self._stop.set()
+                    return None
+                try:
+                    item = next(work)
+                except StopIteration:
+                    return None
+                if item[1].model in self._stopped_models:
+                    self._queue.put(("error", (item[0], self._stopped_models[item[1].model], 0)))
+                    continue
+                return item
+
+    def _work_loop(self, work, run_id: int) -> None:
+        while (item := self._next(work)) is not None:
+            item_id, call = item
+            try:
+                completion, attempts = self._call_with_retries(call)
+            except _Fatal as fatal:
+                self._on_fatal(fatal.error, call, item_id)
+                continue
+            except ProviderError as exc:
+                self._queue.put(("error", (item_id, str(exc), getattr(exc, "attempts", 0))))
+                continue
+            if completion is None:
+                continue  # stopped while waiting
+            price = cost(
+                self.catalog.lookup(call.model),
+                completion.prompt_tokens or 0,
+                completion.cached_tokens or 0,
+                completion.completion_tokens or 0,
+            )
+            if completion.prompt_tokens is None:
+                price = None  # the server reported no usage: cost unknown, never 0
+            with self._lock:
+                self._new_calls += 1
+                if price is None:
+                    self._spent_known = False
+                else:
+                    self._spent += price
+            self._queue.put(("ok", (item_id, call, completion, price, attempts, run_id)))
+
+    def _call_with_retries(self, call: PlannedCall) -> tuple[Completion | None, int]:
+        attempt = 0
+        while True:
+            if self._stop.is_set() or self.cancel.is_set() or call.model in self._stopped_models:
+                return None, attempt
+            if not self.limiter.acquire(self._stop):
+                return None, attempt
+            attempt += 1
+            try:
+                completion = self.provider.stream(call.body) if self.stream else self.provider.complete(call.body)
+                self.limiter.success(completion.rate)
+                return completion, attempt
+            except TransientError as exc:
+                if exc.kind == "rate_limit":
+                    self.limiter.rate_limited(exc.retry_after)
+                limit = CONNECTION_ATTEMPTS if exc.kind == "connection" else self.max_attempts
+                if attempt >= limit:
+                    if exc.kind == "connection":
+                        raise _Fatal(
+                            ServerUnreachableError(f"{exc} after {attempt} tries; is the server running?")
+                        ) from None
+                    exc.attempts = attempt  # type: ignore[attr-defined]
+                    raise ProviderError(f"{exc} (gave up after {attempt} tries)") from None
+                delay = self._backoff(attempt, exc.retry_after)
+                log.debug("retrying %s in %.2fs: %s", call.model, delay, exc)
+            except (AuthError, ModelNotFoundError, ServerUnreachableError) as exc:
+                raise _Fatal(exc) from None
+            finally:
+                self.limiter.release()
+            if self._stop.wait(delay) or self.cancel.is_set():
+                return None, attempt
+
+    @staticmethod
+    def _backoff(attempt: int, retry_after: float | None) -> float:
+        """Full-jitter exponential backoff; a server's retry-after is a floor, not a suggestion."""
+        jitter = random.uniform(0, min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2 ** (attempt - 1)))
+        if retry_after is not None:
+            return min(60.0, retry_after) + jitter * 0.1
+        return jitter
+
+    def _on_fatal(self, error: ProviderError, call: PlannedCall, item_id: int) -> None:
+        if isinstance(error, ModelNotFoundError):
+            with self._lock:
+                self._stopped_models.setdefault(call.model, str(error))
+            self._queue.put(("error", (item_id, str(error), 1)))
+            return
+        with self._lock:
+            if self._fatal is None:
+                self._fatal = error
+        self._stop.set()
+
+    # --- writer ------------------------------------------------------------------------------
+
+    def _write_loop(self, run_id: int) -> None:
+        last_beat = time.monotonic()
+        ending = False
+        while not ending:
+            batch: list[tuple[str, Any]] = []
+            try:
+                batch.append(self._queue.get(timeout=HEARTBEAT_S / 2))
+            except queue.Empty:
+                pass
+            while len(batch) < 500:
+                try:
+                    batch.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            ending = any(kind == "end" for kind, _ in batch)
+            records = [entry for entry in batch if entry[0] != "end"]
+            beat = time.monotonic() - last_beat >= HEARTBEAT_S
+            if records or beat:
+                self._commit(run_id, records, beat)
+                if beat:
+                    last_beat = time.monotonic()
+            self._report(force=ending)
+
+    def _commit(self, run_id: int, records: list[tuple[str, Any]], beat: bool) -> None:
+        oks = [payload for kind, payload in records if kind == "ok"]
+        errors = [payload for kind, payload in records if kind == "error"]
+        for attempt in range(5):
+            try:
+                with Session(self.engine) as session:
+                    if oks:
+                        self._store_responses(session, oks)
+                    if errors:
+                        session.execute(
+                            update(RunItem),
+                            [
+                                {"id": item, "error": message[:1000], "attempts": tries}
+                                for item, message, tries in errors
+                            ],
+                        )
+                    if beat or oks or errors:
+                        session.execute(update(Run).where(Run.id == run_id).values(heartbeat_at=utcnow()))
+                    session.commit()
+                break
+            except Exception:
+                if attempt == 4:
+                    log.exception("could not store %d answers", len(records))
+                    raise
+                time.sleep(0.2 * (attempt + 1))
+        with self._lock:
+            self._done += len(oks) + len(errors)
+            self._errors += len(errors)
+
+    def _store_responses(self, session: Session, oks: list[tuple]) -> None:
+        rows = []
+        for _item, call, completion, price, _attempts, run_id in oks:
+            rows.append(
+                {
+                    "request_key": call.key,
+                    "base_url": self.provider.base_url,
+                    "model": call.model,
+                    "request_json": json.dumps(call.body, ensure_ascii=False),
+                    "output": completion.text,
+                    "finish_reason": completion.finish_reason,
+                    "response_model": completion.response_model,
+                    "prompt_tokens": completion.prompt_tokens,
+                    "cached_tokens": completion.cached_tokens,
+                    "completion_tokens": completion.completion_tokens,
+                    "cost_usd": float(price) if price is not None else None,
+                    "price_version": self.catalog.version,
+                    "latency_ms": completion.latency_ms,
+                    "ttft_ms": completion.ttft_ms,
+                    "logprobs_json": completion.logprobs_json,
+                    "created_at": utcnow(),
+                    "run_id": run_id,
+                }
+            )
+        insert = _insert_ignore(session, rows)
+        session.execute(insert)
+        keys = [row["request_key"] for row in rows]
+        ids = dict(
+            session.execute(select(Response.request_key, Response.id).where(Response.request_key.in_(keys))).all()
+        )
+        session.execute(
+            update(RunItem),
+            [
+                {"id": item, "response_id": ids[call.key], "reused": False, "error": None, "attempts": attempts}
+                for item, call, _c, _p, attempts, _r in oks
+            ],
+        )
+
+    # --- progress and the end ----------------------------------------------------------------
+
+    def _report(self, force: bool = False) -> None:
+        if self.on_progress is None:
+            return
+        now = time.monotonic()
+        if not force and now - self._last_progress < 0.1:
+            return
+        self._last_progress = now
+        with self._lock:
+            elapsed = now - self._started
+            fresh = self._done - self._reused
+            remaining = self._total - self._done
+            rate = fresh / elapsed if elapsed > 0 and fresh > 0 else None
+            progress = Progress(
+                total=self._total,
+                done=self._done,
+                reused=self._reused,
+                new_calls=self._new_calls,
+                errors=self._errors,
+                spent_usd=float(self._spent),
+                elapsed_s=elapsed,
+                eta_s=(remaining / rate) if rate else None,
+                concurrency=int(self.limiter.limit),
+            )
+        try:
+            self.on_progress(progress)
+        except Exception:
+            log.exception("progress callback failed")
+
+    def _finish(self, run: Run) -> Outcome:
+        if self._fatal is not None:
+            status, error = "failed", str(self._fatal)
+        elif self.cancel.is_set():
+            status, error = "cancelled", "cancelled by the user"
+        elif self._budget_hit:
+            status, error = "stopped", f"budget of ${self.max_cost} reached (spent ${self._spent:.6f})"
+        elif self._stopped_models:
+            status, error = "failed", "; ".join(self._stopped_models.values())
+        else:
+            status, error = "completed", None
+        if status == "completed" and repo.pending_items(self.engine, run.id):
+            status, error = "stopped", "some items have no answer yet"
+        repo.update_run(self.engine, run.id, status=status, error=error, finished_at=utcnow(), heartbeat_at=utcnow())
+        self._report(force=True)
+        return Outcome(
+            run_id=run.id,
+            status=status,
+            error=error,
+            new_calls=self._new_calls,
+            spent_usd=self._spent if self._spent_known else None,
+            reused=self._reused,
+            errors=self._errors,
+        )
+
+
+def _insert_ignore(session: Session, rows: list[dict[str, Any]]):
+    """INSERT ... ON CONFLICT (request_key) DO NOTHING for SQLite and PostgreSQL."""
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert(Response).values(rows).on_conflict_do_nothing(index_elements=["request_key"])

@@ -1,0 +1,213 @@
+"""The workbench's use cases, shared by the CLI, the Streamlit pages and notebooks.
+
+``Workbench.open(settings)`` builds the engine and catalog once; the provider (the SDK client) is
+created on first use. Each method is one thing a user does: plan a sweep, estimate it, run or
+resume it, summarise a run.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy.engine import Engine
+
+from workbench.config import Settings
+from workbench.datasets import SampleSet
+from workbench.errors import BudgetError, InputError
+from workbench.pricing import Catalog, usd
+from workbench.promptfile import PromptFile
+from workbench.providers import OpenAIProvider
+from workbench.runner import Outcome, Progress, Runner
+from workbench.storage import make_engine
+from workbench.storage import repository as repo
+from workbench.storage.models import Run
+from workbench.sweep import Plan, build_plan, estimate
+
+
+@dataclass
+class Workbench:
+    settings: Settings
+    engine: Engine
+    catalog: Catalog
+    _provider: OpenAIProvider | None = field(default=None, repr=False)
+
+    @classmethod
+    def open(cls, settings: Settings, engine: Engine | None = None) -> Workbench:
+        return cls(settings, engine or make_engine(settings.database_url), Catalog.load(settings.catalog_path))
+
+    @property
+    def provider(self) -> OpenAIProvider:
+        if self._provider is None:
+            self._provider = OpenAIProvider(self.settings)
+        return self._provider
+
+    # --- planning ----------------------------------------------------------------------------
+
+    def plan(
+        self,
+        prompts: Sequence[PromptFile],
+        samples: SampleSet,
+        models: Sequence[str],
+        temperatures: Sequence[float],
+        repeats: int = 1,
+        source: str | None = None,
+        created_by: str | None = None,
+    ) -> Plan:
+        """Validate and store the prompt versions and samples, and return the plan."""
+        from workbench.sweep import check_compatible
+
+        for prompt in prompts:
+            check_compatible(prompt, samples)
+        versions = [(repo.save_prompt_version(self.engine, p, created_by=created_by).id, p) for p in prompts]
+        dataset = repo.save_dataset(self.engine, samples, source=source, created_by=created_by)
+        return build_plan(
+            versions,
+            dataset.id,
+            samples,
+            list(models),
+            list(temperatures),
+            repeats,
+            self.settings.base_url,
+            self.catalog,
+        )
+
+    def estimate(self, plan: Plan) -> dict[str, Any]:
+        calls = plan.calls()
+        stored = set(repo.stored_keys(self.engine, (c.key for c in calls)))
+        return estimate(plan, calls, stored)
+
+    def check_budget(self, est: dict[str, Any], max_cost_usd: float | None) -> None:
+        """Refuse, before any call, a plan whose new calls may cost more than ``max_cost_usd``."""
+        if max_cost_usd is None:
+            return
+        if est["est_new_usd"] is None:
+            unknown = ", ".join(m["model"] for m in est["models"] if m["est_cost_usd"] is None)
+            raise BudgetError(f"cannot enforce --max-cost: the price of {unknown} is unknown (add it to the catalog)")
+        if est["est_new_usd"] > max_cost_usd:
+            raise BudgetError(
+                f"estimated cost ${est['est_new_usd']:.6f} of {est['new_calls']} new calls exceeds the budget of "
+                f"${max_cost_usd:g}; nothing was called"
+            )
+
+    # --- running -----------------------------------------------------------------------------
+
+    def start(
+        self,
+        plan: Plan,
+        name: str = "",
+        concurrency: int = 8,
+        max_cost_usd: float | None = None,
+        created_by: str | None = None,
+        key_kind: str | None = None,
+        resume: bool = True,
+    ) -> Run:
+        """A run for this plan: the unfinished run of the identical plan when there is one, else a new one."""
+        if resume:
+            unfinished = repo.find_unfinished_run(self.engine, plan.plan_hash)
+            if unfinished is not None and not self._is_live(unfinished):
+                return unfinished
+        calls = plan.calls()
+        items = [
+            repo.NewItem(c.prompt_version_id, c.sample_idx, c.model, c.temperature, c.repeat, c.key) for c in calls
+        ]
+        run = Run(
+            name=name or f"{', '.join(p.name for _, p in plan.prompts)} on {plan.samples.name}",
+            status="pending",
+            plan_hash=plan.plan_hash,
+            plan_json=json.dumps(plan.describe()),
+            dataset_id=plan.dataset_id,
+            base_url=plan.base_url,
+            models_json=json.dumps(plan.models),
+            temperatures_json=json.dumps(plan.temperatures),
+            repeats=plan.repeats,
+            concurrency=concurrency,
+            max_cost_usd=max_cost_usd,
+            created_by=created_by,
+            key_kind=key_kind or ("server" if self.settings.api_key else "none"),
+        )
+        return repo.create_run(self.engine, run, items)
+
+    def _is_live(self, run: Run) -> bool:
+        """A run another live process is executing (recent heartbeat)."""
+        if run.status != "running" or run.heartbeat_at is None:
+            return False
+        from workbench.storage.models import utcnow
+
+        return (utcnow() - run.heartbeat_at).total_seconds() < 30
+
+    def execute(
+        self,
+        run: Run,
+        plan: Plan,
+        concurrency: int | None = None,
+        max_cost_usd: float | None = None,
+        on_progress: Callable[[Progress], None] | None = None,
+        cancel: threading.Event | None = None,
+        stream: bool = False,
+    ) -> Outcome:
+        runner = Runner(
+            self.engine,
+            self.provider,
+            self.catalog,
+            concurrency=concurrency or run.concurrency,
+            max_cost_usd=max_cost_usd if max_cost_usd is not None else run.max_cost_usd,
+            max_attempts=self.settings.max_attempts,
+            stream=stream,
+            on_progress=on_progress,
+            cancel=cancel,
+        )
+        return runner.execute(run, plan)
+
+    def plan_for_run(self, run: Run) -> Plan:
+        """Rebuild the plan of a stored run (to resume it)."""
+        plan = json.loads(run.plan_json)
+        prompts = [(p["id"], repo.get_prompt_version(self.engine, p["id"])[1]) for p in plan["prompts"]]
+        samples = repo.load_dataset(self.engine, run.dataset_id)
+        if plan.get("base_url") and plan["base_url"].rstrip("/") != self.settings.base_url.rstrip("/"):
+            raise InputError(
+                f"run {run.id} was made against {plan['base_url']}; set OPENAI_BASE_URL to that to resume it"
+            )
+        return build_plan(
+            prompts,
+            run.dataset_id,
+            samples,
+            plan["models"],
+            plan["temperatures"],
+            plan["repeats"],
+            plan["base_url"],
+            self.catalog,
+        )
+
+    # --- results -----------------------------------------------------------------------------
+
+    def summary(self, run_id: int, outcome: Outcome | None = None) -> dict[str, Any]:
+        """The sweep JSON contract for a stored run (``outcome`` adds what this invocation paid)."""
+        from workbench.metrics import cell_summaries
+
+        run = repo.get_run(self.engine, run_id)
+        frame, labels = repo.results_frame(self.engine, run_id)
+        cells = cell_summaries(frame, labels)
+        known = all(c["cost_usd"] is not None for c in cells)
+        total = sum((Decimal(repr(c["cost_usd"])) for c in cells if c["cost_usd"] is not None), Decimal(0))
+        result: dict[str, Any] = {
+            "run_id": run.id,
+            "name": run.name,
+            "status": run.status,
+            "error": run.error,
+            "new_calls": outcome.new_calls if outcome else 0,
+            "spent_usd": (usd(outcome.spent_usd) if outcome.spent_usd is not None else None) if outcome else 0.0,
+            "reused": outcome.reused if outcome else None,
+            "total_cost_usd": usd(total) if known else None,
+            "base_url": run.base_url,
+            "repeats": run.repeats,
+            "created_at": run.created_at.isoformat(timespec="seconds"),
+            "cells": cells,
+        }
+        if result["error"] is None:
+            result.pop("error")
+        return result

@@ -1,0 +1,125 @@
+"""SQLModel tables.
+
+Facts are kept, opinions derived. A :class:`Response` is a fact: the exact request body (never the
+API key), the answer, billed usage, cost at the catalog's version, latency. A :class:`Run` is a plan
+and its :class:`RunItem` rows point at responses. Accuracy and cost per 1,000 are computed when read.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import Column, Index, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class PromptVersion(SQLModel, table=True):
+    __tablename__ = "prompt_versions"
+    __table_args__ = (UniqueConstraint("name", "content_hash", name="uq_prompt_name_hash"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(index=True)
+    content_hash: str = Field(index=True)
+    yaml: str = Field(sa_column=Column(Text, nullable=False))
+    note: str = ""
+    created_at: datetime = Field(default_factory=utcnow)
+    created_by: str | None = None
+
+
+class Dataset(SQLModel, table=True):
+    __tablename__ = "datasets"
+    __table_args__ = (UniqueConstraint("content_hash", name="uq_dataset_hash"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str
+    content_hash: str = Field(index=True)
+    label_column: str
+    columns_json: str
+    n_rows: int
+    source: str | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+    created_by: str | None = None
+
+
+class Sample(SQLModel, table=True):
+    __tablename__ = "samples"
+    __table_args__ = (UniqueConstraint("dataset_id", "idx", name="uq_sample_idx"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    dataset_id: int = Field(foreign_key="datasets.id", index=True)
+    idx: int
+    row: int = 0
+    label: str
+    variables_json: str = Field(sa_column=Column(Text, nullable=False))
+
+
+class Run(SQLModel, table=True):
+    __tablename__ = "runs"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = ""
+    status: str = Field(default="pending", index=True)  # pending running completed failed stopped cancelled
+    error: str | None = None
+    plan_hash: str = Field(index=True)
+    plan_json: str = Field(sa_column=Column(Text, nullable=False))
+    dataset_id: int = Field(foreign_key="datasets.id", index=True)
+    base_url: str
+    models_json: str
+    temperatures_json: str
+    repeats: int = 1
+    concurrency: int = 8
+    max_cost_usd: float | None = None
+    total_items: int = 0
+    created_at: datetime = Field(default_factory=utcnow, index=True)
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    heartbeat_at: datetime | None = None
+    worker: str | None = None  # host:pid of the process executing it
+    created_by: str | None = None
+    key_kind: str | None = None  # "server", "user" or "none": which key paid
+
+
+class RunItem(SQLModel, table=True):
+    __tablename__ = "run_items"
+    __table_args__ = (Index("ix_run_items_run_cell", "run_id", "model", "temperature"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    run_id: int = Field(foreign_key="runs.id", index=True)
+    prompt_version_id: int = Field(foreign_key="prompt_versions.id")
+    sample_idx: int
+    model: str
+    temperature: float | None = None
+    repeat: int = 0
+    request_key: str = Field(index=True)
+    response_id: int | None = Field(default=None, foreign_key="responses.id")
+    reused: bool = False
+    error: str | None = None
+    attempts: int = 0
+
+
+class Response(SQLModel, table=True):
+    __tablename__ = "responses"
+    __table_args__ = (UniqueConstraint("request_key", name="uq_response_key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    request_key: str = Field(index=True)
+    base_url: str
+    model: str
+    request_json: str = Field(sa_column=Column(Text, nullable=False))
+    output: str | None = Field(default=None, sa_column=Column(Text))
+    finish_reason: str | None = None
+    response_model: str | None = None
+    prompt_tokens: int | None = None
+    cached_tokens: int | None = None
+    completion_tokens: int | None = None
+    cost_usd: float | None = None
+    price_version: str | None = None
+    latency_ms: float | None = None
+    ttft_ms: float | None = None
+    logprobs_json: str | None = Field(default=None, sa_column=Column(Text))
+    created_at: datetime = Field(default_factory=utcnow)
+    run_id: int | None = None  # the run that paid for it

@@ -1,0 +1,548 @@
+"""Repository functions: the only code that writes SQL for prompts, data sets, runs and responses.
+
+Every function takes an engine and opens its own short session, so callers never hold a
+transaction across a network call. Read functions return plain objects or pandas DataFrames,
+which makes the same calls useful from the CLI, the UI and a notebook.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import pandas as pd
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session
+
+from workbench.datasets import Sample as SampleRow
+from workbench.datasets import SampleSet
+from workbench.errors import InputError
+from workbench.promptfile import PromptFile, parse_prompt
+from workbench.scoring import UNPARSED, parse_label
+from workbench.storage.models import Dataset, PromptVersion, Response, Run, RunItem, Sample, utcnow
+
+CHUNK = 500
+ACTIVE = ("pending", "running")
+
+
+# --- prompt versions -------------------------------------------------------------------------
+
+
+def save_prompt_version(
+    engine: Engine, prompt: PromptFile, note: str = "", created_by: str | None = None
+) -> PromptVersion:
+    """Store a prompt version; the same name and content returns the existing row."""
+    with Session(engine) as session:
+        found = session.exec(
+            select(PromptVersion).where(
+                PromptVersion.name == prompt.name, PromptVersion.content_hash == prompt.content_hash
+            )
+        ).first()
+        if found:
+            return found[0]
+        row = PromptVersion(
+            name=prompt.name, content_hash=prompt.content_hash, yaml=prompt.to_yaml(), note=note, created_by=created_by
+        )
+        session.add(row)
+        try:
+            session.commit()
+        except IntegrityError:
+            session.rollback()
+            return save_prompt_version(engine, prompt, note, created_by)
+        session.refresh(row)
+        return row
+
+
+def get_prompt_version(engine: Engine, version_id: int) -> tuple[PromptVersion, PromptFile]:
+    with Session(engine) as session:
+        row = session.get(PromptVersion, version_id)
+        if row is None:
+            raise InputError(f"no prompt version {version_id}")
+        return row, parse_prompt(row.yaml, f"prompt version {version_id}")
+
+
+def list_prompt_versions(engine: Engine, name: str | None = None, created_by: str | None = None) -> pd.DataFrame:
+    """Versions newest first, with a per-name version number (1 = oldest)."""
+    query = select(PromptVersion)
+    if name:
+        query = query.where(PromptVersion.name == name)
+    if created_by:
+        query = query.where(PromptVersion.created_by == created_by)
+    with Session(engine) as session:
+        rows = [r[0] for r in session.exec(query.order_by(PromptVersion.id))]
+    frame = pd.DataFrame(
+        [
+            {
+                "id": r.id,
+                "name": r.name,
+                "note": r.note,
+                "hash": r.content_hash[:10],
+                "created_at": r.created_at,
+                "created_by": r.created_by,
+            }
+            for r in rows
+        ],
+        columns=["id", "name", "note", "hash", "created_at", "created_by"],
+    )
+    frame["version"] = frame.groupby("name").cumcount() + 1 if len(frame) else pd.Series(dtype=int)
+    return frame.iloc[::-1].reset_index(drop=True)
+
+
+# --- data sets -------------------------------------------------------------------------------
+
+
+def save_dataset(
+    engine: Engine, samples: SampleSet, source: str | None = None, created_by: str | None = None
+) -> Dataset:
+    """Store a sample set; the same content returns the existing data set."""
+    digest = samples.content_hash
+    with Session(engine) as session:
+        found = session.exec(select(Dataset).where(Dataset.content_hash == digest)).first()
+        if found:
+            return found[0]
+        row = Dataset(
+            name=samples.name,
+            content_hash=digest,
+            label_column=samples.label_column,
+            columns_json=json.dumps(list(samples.columns)),
+            n_rows=len(samples),
+            source=source,
+            created_by=created_by,
+        )
+        session.add(row)
+        try:
+            session.flush()
+            session.add_all(
+                Sample(
+                    dataset_id=row.id,
+                    idx=s.index,
+                    row=s.row,
+                    label=s.label,
+                    variables_json=json.dumps(s.variables, ensure_ascii=False),
+                )
+                for s in samples.samples
+            )
+            session.commit()
+        except IntegrityError:
+            session.rollback()
+            return save_dataset(engine, samples, source, created_by)
+        session.refresh(row)
+        return row
+
+
+def load_dataset(engine: Engine, dataset_id: int) -> SampleSet:
+    with Session(engine) as session:
+        row = session.get(Dataset, dataset_id)
+        if row is None:
+            raise InputError(f"no data set {dataset_id}")
+        samples = session.exec(select(Sample).where(Sample.dataset_id == dataset_id).order_by(Sample.idx)).all()
+        return SampleSet(
+            name=row.name,
+            label_column=row.label_column,
+            columns=tuple(json.loads(row.columns_json)),
+            samples=tuple(SampleRow(s[0].idx, s[0].label, json.loads(s[0].variables_json), s[0].row) for s in samples),
+        )
+
+
+def list_datasets(engine: Engine, created_by: str | None = None) -> pd.DataFrame:
+    query = select(Dataset).order_by(Dataset.id.desc())
+    if created_by:
+        query = query.where(Dataset.created_by == created_by)
+    with Session(engine) as session:
+        rows = [r[0] for r in session.exec(query)]
+    return pd.DataFrame(
+        [
+            {
+                "id": r.id,
+                "name": r.name,
+                "rows": r.n_rows,
+                "label_column": r.label_column,
+                "source": r.source,
+                "created_at": r.created_at,
+                "created_by": r.created_by,
+            }
+            for r in rows
+        ],
+        columns=["id", "name", "rows", "label_column", "source", "created_at", "created_by"],
+    )
+
+
+def rename_dataset(engine: Engine, dataset_id: int, name: str) -> None:
+    with Session(engine) as session:
+        session.exec(update(Dataset).where(Dataset.id == dataset_id).values(name=name))
+        session.commit()
+
+
+# --- runs ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NewItem:
+    prompt_version_id: int
+    sample_idx: int
+    model: str
+    temperature: float | None
+    repeat: int
+    request_key: str
+
+
+def create_run(engine: Engine, run: Run, items: Sequence[NewItem]) -> Run:
+    """Insert a run and all its items in one transaction."""
+    with Session(engine) as session:
+        run.total_items = len(items)
+        session.add(run)
+        session.flush()
+        session.execute(
+            RunItem.__table__.insert(),
+            [
+                {
+                    "run_id": run.id,
+                    "prompt_version_id": i.prompt_version_id,
+                    "sample_idx": i.sample_idx,
+                    "model": i.model,
+                    "temperature": i.temperature,
+                    "repeat": i.repeat,
+                    "request_key": i.request_key,
+                    "reused": False,
+                    "attempts": 0,
+                }
+                for i in items
+            ],
+        )
+        session.commit()
+        session.refresh(run)
+        return run
+
+
+def get_run(engine: Engine, run_id: int) -> Run:
+    with Session(engine) as session:
+        run = session.get(Run, run_id)
+        if run is None:
+            raise InputError(f"no run {run_id} (see `python -m workbench runs`)")
+        session.expunge(run)
+        return run
+
+
+def update_run(engine: Engine, run_id: int, **values: object) -> None:
+    with Session(engine) as session:
+        session.execute(update(Run).where(Run.id == run_id).values(**values))
+        session.commit()
+
+
+def find_unfinished_run(engine: Engine, plan_hash: str) -> Run | None:
+    """The newest run of this exact plan that did not complete (for resuming)."""
+    with Session(engine) as session:
+        row = session.exec(
+            select(Run).where(Run.plan_hash == plan_hash, Run.status != "completed").order_by(Run.id.desc())
+        ).first()
+        if row is None:
+            return None
+        session.expunge(row[0])
+        return row[0]
+
+
+def pending_items(engine: Engine, run_id: int) -> list[tuple[int, str]]:
+    """(item id, request key) of items that have no response yet."""
+    with Session(engine) as session:
+        rows = session.execute(
+            select(RunItem.id, RunItem.request_key).where(RunItem.run_id == run_id, RunItem.response_id.is_(None))
+        ).all()
+    return [(r[0], r[1]) for r in rows]
+
+
+def stored_keys(engine: Engine, keys: Iterable[str]) -> dict[str, int]:
+    """request key -> response id for keys that already have a stored response."""
+    keys = list(dict.fromkeys(keys))
+    found: dict[str, int] = {}
+    with Session(engine) as session:
+        for start in range(0, len(keys), CHUNK):
+            chunk = keys[start : start + CHUNK]
+            for key, rid in session.execute(
+                select(Response.request_key, Response.id).where(Response.request_key.in_(chunk))
+            ):
+                found[key] = rid
+    return found
+
+
+def attach_responses(engine: Engine, pairs: Sequence[tuple[int, int]], reused: bool) -> None:
+    """Point items at responses: ``pairs`` of (item id, response id)."""
+    if not pairs:
+        return
+    with Session(engine) as session:
+        session.execute(
+            update(RunItem),
+            [{"id": item, "response_id": rid, "reused": reused, "error": None} for item, rid in pairs],
+        )
+        session.commit()
+
+
+def delete_run(engine: Engine, run_id: int) -> None:
+    """Delete a run and its items; stored responses stay available for reuse."""
+    with Session(engine) as session:
+        session.execute(delete(RunItem).where(RunItem.run_id == run_id))
+        session.execute(delete(Run).where(Run.id == run_id))
+        session.commit()
+
+
+def list_runs(engine: Engine, created_by: str | None = None, limit: int | None = None) -> pd.DataFrame:
+    """Runs newest first with their progress and cost (computed, not stored)."""
+    query = select(Run).order_by(Run.id.desc())
+    if created_by:
+        query = query.where(Run.created_by == created_by)
+    if limit:
+        query = query.limit(limit)
+    columns = [
+        "id",
+        "name",
+        "status",
+        "prompt",
+        "dataset",
+        "models",
+        "temperatures",
+        "repeats",
+        "calls",
+        "answered",
+        "errors",
+        "cost_usd",
+        "cost_known",
+        "created_at",
+        "finished_at",
+        "created_by",
+        "error",
+        "key_kind",
+    ]
+    with Session(engine) as session:
+        runs = [r[0] for r in session.exec(query)]
+        if not runs:
+            return pd.DataFrame(columns=columns)
+        ids = [r.id for r in runs]
+        stats = {}
+        for start in range(0, len(ids), CHUNK):
+            chunk = ids[start : start + CHUNK]
+            rows = session.execute(
+                select(
+                    RunItem.run_id,
+                    func.count(RunItem.id),
+                    func.count(RunItem.response_id),
+                    func.count(RunItem.error),
+                    func.sum(Response.cost_usd),
+                    func.count(Response.id) - func.count(Response.cost_usd),
+                )
+                .select_from(RunItem)
+                .outerjoin(Response, Response.id == RunItem.response_id)
+                .where(RunItem.run_id.in_(chunk))
+                .group_by(RunItem.run_id)
+            ).all()
+            stats.update({r[0]: r[1:] for r in rows})
+        datasets = dict(session.execute(select(Dataset.id, Dataset.name)).all())
+        prompt_names = {}
+        for run in runs:
+            plan = json.loads(run.plan_json)
+            prompt_names[run.id] = ", ".join(dict.fromkeys(p["name"] for p in plan.get("prompts", [])))
+    records = []
+    for run in runs:
+        total, answered, errors, cost, unknown = stats.get(run.id, (0, 0, 0, None, 0))
+        records.append(
+            {
+                "id": run.id,
+                "name": run.name,
+                "status": run.status,
+                "prompt": prompt_names[run.id],
+                "dataset": datasets.get(run.dataset_id, "?"),
+                "models": ", ".join(json.loads(run.models_json)),
+                "temperatures": ", ".join(str(t) for t in json.loads(run.temperatures_json)),
+                "repeats": run.repeats,
+                "calls": total,
+                "answered": answered,
+                "errors": errors,
+                "cost_usd": float(cost) if cost is not None else 0.0,
+                "cost_known": unknown == 0,
+                "created_at": run.created_at,
+                "finished_at": run.finished_at,
+                "created_by": run.created_by,
+                "error": run.error,
+                "key_kind": run.key_kind,
+            }
+        )
+    return pd.DataFrame(records, columns=columns)
+
+
+def spend_per_day(engine: Engine, created_by: str | None = None) -> pd.DataFrame:
+    """New spend per day (responses paid for, by the day they arrived)."""
+    query = select(Response.created_at, Response.cost_usd)
+    if created_by:
+        query = query.join(Run, Run.id == Response.run_id).where(Run.created_by == created_by)
+    with Session(engine) as session:
+        rows = session.execute(query).all()
+    frame = pd.DataFrame(rows, columns=["created_at", "cost_usd"])
+    if frame.empty:
+        return pd.DataFrame(columns=["day", "cost_usd", "calls"])
+    frame["day"] = pd.to_datetime(frame["created_at"]).dt.strftime("%Y-%m-%d")
+    return frame.groupby("day", as_index=False).agg(cost_usd=("cost_usd", "sum"), calls=("cost_usd", "size"))
+
+
+# --- results ---------------------------------------------------------------------------------
+
+RESULT_COLUMNS = [
+    "item_id",
+    "prompt_version_id",
+    "prompt_name",
+    "model",
+    "temperature",
+    "sample_index",
+    "repeat",
+    "gold",
+    "output",
+    "predicted",
+    "correct",
+    "error",
+    "prompt_tokens",
+    "cached_tokens",
+    "completion_tokens",
+    "cost_usd",
+    "latency_ms",
+    "ttft_ms",
+    "reused",
+    "variables",
+]
+
+
+def run_labels(engine: Engine, run: Run) -> dict[int, list[str]]:
+    plan = json.loads(run.plan_json)
+    return {p["id"]: list(parse_prompt(get_prompt_version(engine, p["id"])[0].yaml).labels) for p in plan["prompts"]}
+
+
+def results_frame(engine: Engine, run_id: int) -> tuple[pd.DataFrame, dict[int, list[str]]]:
+    """One row per run item with its answer, parsed label, usage and cost, plus each prompt's labels.
+
+    Parsing is done once per distinct output text (classification answers repeat a lot), so a run
+    of 100,000 responses parses a handful of strings, not 100,000.
+    """
+    run = get_run(engine, run_id)
+    labels = run_labels(engine, run)
+    names = {p["id"]: p["name"] for p in json.loads(run.plan_json)["prompts"]}
+    query = (
+        select(
+            RunItem.id,
+            RunItem.prompt_version_id,
+            RunItem.model,
+            RunItem.temperature,
+            RunItem.sample_idx,
+            RunItem.repeat,
+            Sample.label,
+            Response.output,
+            RunItem.error,
+            Response.prompt_tokens,
+            Response.cached_tokens,
+            Response.completion_tokens,
+            Response.cost_usd,
+            Response.latency_ms,
+            Response.ttft_ms,
+            RunItem.reused,
+            Sample.variables_json,
+            RunItem.response_id,
+        )
+        .select_from(RunItem)
+        .join(Sample, (Sample.dataset_id == run.dataset_id) & (Sample.idx == RunItem.sample_idx))
+        .outerjoin(Response, Response.id == RunItem.response_id)
+        .where(RunItem.run_id == run_id)
+        .order_by(RunItem.id)
+    )
+    with engine.connect() as conn:
+        rows = conn.execute(query).all()
+    cols = [
+        "item_id",
+        "prompt_version_id",
+        "model",
+        "temperature",
+        "sample_index",
+        "repeat",
+        "gold",
+        "output",
+        "error",
+        "prompt_tokens",
+        "cached_tokens",
+        "completion_tokens",
+        "cost_usd",
+        "latency_ms",
+        "ttft_ms",
+        "reused",
+        "variables",
+        "response_id",
+    ]
+    frame = pd.DataFrame(rows, columns=cols)
+    frame["prompt_name"] = frame["prompt_version_id"].map(names)
+    answered = frame["response_id"].notna()
+    frame["predicted"] = None
+    frame["gold"] = _canonical_gold(frame, labels)
+    for pv, pv_labels in labels.items():
+        mask = answered & (frame["prompt_version_id"] == pv)
+        outputs = frame.loc[mask, "output"]
+        parsed = {text: parse_label(text, pv_labels) for text in outputs.drop_duplicates()}
+        frame.loc[mask, "predicted"] = outputs.map(parsed).fillna(UNPARSED)
+    frame["correct"] = answered & (frame["predicted"] == frame["gold"])
+    frame["error"] = frame["error"].where(~answered, None)
+    for col in ("prompt_tokens", "cached_tokens", "completion_tokens"):
+        frame[col] = frame[col].astype("Int64")
+    for col in ("cost_usd", "latency_ms", "ttft_ms", "temperature"):
+        frame[col] = pd.to_numeric(frame[col], errors="coerce").astype(float)
+    frame["reused"] = frame["reused"].astype(bool)
+    return frame[RESULT_COLUMNS], labels
+
+
+def _canonical_gold(frame: pd.DataFrame, labels: dict[int, list[str]]) -> pd.Series:
+    """Gold labels spelled as the prompt spells them ("Positive" in the data -> "positive")."""
+    from workbench.scoring import normalize
+
+    gold = frame["gold"].copy()
+    for pv, pv_labels in labels.items():
+        forms = {normalize(label): label for label in pv_labels}
+        mask = frame["prompt_version_id"] == pv
+        gold.loc[mask] = frame.loc[mask, "gold"].map(lambda g: forms.get(normalize(g), g))
+    return gold
+
+
+def run_progress(engine: Engine, run_id: int) -> dict[str, int | float | None]:
+    """Counts for a progress bar, computed from the database (works across processes)."""
+    with Session(engine) as session:
+        total, answered, errors, reused = session.execute(
+            select(
+                func.count(RunItem.id),
+                func.count(RunItem.response_id),
+                func.count(RunItem.error),
+                func.sum(RunItem.reused.cast(int) if hasattr(RunItem.reused, "cast") else 0),
+            ).where(RunItem.run_id == run_id)
+        ).one()
+        spent = session.execute(select(func.sum(Response.cost_usd)).where(Response.run_id == run_id)).scalar()
+    return {"total": total, "answered": answered, "errors": errors, "reused": int(reused or 0), "spent_usd": spent}
+
+
+def mark_stale_runs(engine: Engine, stale_after_s: float = 60.0) -> list[int]:
+    """Runs left 'running' by a process that died become 'interrupted' (resumable)."""
+    cutoff = utcnow().timestamp() - stale_after_s
+    with Session(engine) as session:
+        rows = session.execute(select(Run.id, Run.heartbeat_at, Run.started_at).where(Run.status == "running")).all()
+        stale = [rid for rid, beat, started in rows if _ts(beat or started) < cutoff]
+        if stale:
+            session.execute(
+                update(Run)
+                .where(Run.id.in_(stale))
+                .values(status="interrupted", error="the worker stopped unexpectedly")
+            )
+            session.commit()
+    return stale
+
+
+def _ts(moment: datetime | None) -> float:
+    """Seconds since the epoch of a stored moment (naive values are UTC)."""
+    if moment is None:
+        return 0.0
+    if moment.tzinfo is None:
+        from datetime import UTC
+
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp()

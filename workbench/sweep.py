@@ -1,0 +1,242 @@
+"""Sweep plans: prompt versions x models x temperatures x samples x repeats, and their estimates.
+
+A plan is checked before anything is spent: temperatures in 0-2, every template variable present
+in the samples, every gold label one of the prompt's labels. Models that take no temperature
+(reasoning models, per the catalog) get one cell without it instead of a grid of identical calls.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from workbench.chat import request_body, request_key
+from workbench.datasets import SampleSet
+from workbench.errors import InputError
+from workbench.pricing import Catalog, cost, usd
+from workbench.promptfile import PromptFile
+from workbench.scoring import normalize
+from workbench.tokens import count_chat_many, count_text
+
+MAX_TEMPERATURE = 2.0
+
+
+@dataclass(frozen=True)
+class PlannedCall:
+    prompt_version_id: int
+    sample_idx: int
+    model: str
+    temperature: float | None
+    repeat: int
+    body: dict[str, Any]
+    key: str
+
+
+@dataclass
+class Plan:
+    prompts: list[tuple[int, PromptFile]]  # (stored version id, prompt)
+    dataset_id: int
+    samples: SampleSet
+    models: list[str]
+    temperatures: list[float]
+    repeats: int
+    base_url: str
+    catalog: Catalog
+    notes: list[str] = field(default_factory=list)
+
+    def cell_temperatures(self, model: str) -> list[float | None]:
+        info = self.catalog.lookup(model)
+        if info is not None and not info.temperature:
+            return [None]
+        return list(self.temperatures)
+
+    def calls(self) -> list[PlannedCall]:
+        """Every call of the plan, in a stable order."""
+        out: list[PlannedCall] = []
+        for version_id, prompt in self.prompts:
+            for model in self.models:
+                for temperature in self.cell_temperatures(model):
+                    for sample in self.samples.samples:
+                        body = request_body(prompt, model, temperature, sample.variables)
+                        for repeat in range(self.repeats):
+                            key = request_key(self.base_url, body, repeat)
+                            out.append(PlannedCall(version_id, sample.index, model, temperature, repeat, body, key))
+        return out
+
+    def describe(self) -> dict[str, Any]:
+        """The plan as stored with a run (and hashed to recognise an identical re-run)."""
+        return {
+            "prompts": [{"id": vid, "name": p.name, "hash": p.content_hash} for vid, p in self.prompts],
+            "dataset_id": self.dataset_id,
+            "dataset_hash": self.samples.content_hash,
+            "models": self.models,
+            "temperatures": self.temperatures,
+            "repeats": self.repeats,
+            "base_url": self.base_url,
+        }
+
+    @property
+    def plan_hash(self) -> str:
+        return hashlib.sha256(json.dumps(self.describe(), sort_keys=True).encode()).hexdigest()
+
+
+def check_temperatures(values: list[float]) -> list[float]:
+    if not values:
+        raise InputError("give at least one temperature")
+    for t in values:
+        if not 0 <= t <= MAX_TEMPERATURE:
+            raise InputError(f"temperature {t:g} is outside 0-2")
+    return list(dict.fromkeys(float(t) for t in values))
+
+
+def parse_temperatures(text: str) -> list[float]:
+    values = []
+    for part in str(text).split(","):
+        part = part.strip()
+        if not part:
+            continue
+        try:
+            values.append(float(part))
+        except ValueError:
+            raise InputError(f"temperature {part!r} is not a number") from None
+    return check_temperatures(values)
+
+
+def parse_models(text: str) -> list[str]:
+    models = [m.strip() for m in str(text).split(",") if m.strip()]
+    if not models:
+        raise InputError("give at least one model")
+    return list(dict.fromkeys(models))
+
+
+def check_compatible(prompt: PromptFile, samples: SampleSet) -> None:
+    """Variables present, gold labels known; errors name the row."""
+    missing = [v for v in prompt.variables if v not in samples.variable_names]
+    if missing:
+        have = ", ".join(samples.variable_names) or "none"
+        raise InputError(
+            f"prompt {prompt.name!r} uses {{{{{missing[0]}}}}} but {samples.name} has no column {missing[0]!r}"
+            f" (variables: {have})"
+        )
+    forms = {normalize(label) for label in prompt.labels}
+    for sample in samples.samples:
+        if normalize(sample.label) not in forms:
+            where = f"row {sample.row}" if sample.row else f"sample {sample.index + 1}"
+            raise InputError(
+                f"{samples.name}: {where}: gold label {sample.label!r} is not one of the prompt's labels"
+                f" ({', '.join(prompt.labels)})"
+            )
+
+
+def build_plan(
+    prompts: list[tuple[int, PromptFile]],
+    dataset_id: int,
+    samples: SampleSet,
+    models: list[str],
+    temperatures: list[float],
+    repeats: int,
+    base_url: str,
+    catalog: Catalog,
+) -> Plan:
+    if not prompts:
+        raise InputError("give at least one prompt")
+    if repeats < 1:
+        raise InputError("--repeats must be at least 1")
+    for _, prompt in prompts:
+        check_compatible(prompt, samples)
+    plan = Plan(
+        prompts,
+        dataset_id,
+        samples,
+        parse_models(",".join(models)),
+        check_temperatures(temperatures),
+        repeats,
+        base_url.rstrip("/"),
+        catalog,
+    )
+    for model in plan.models:
+        info = catalog.lookup(model)
+        if info is None:
+            plan.notes.append(f"{model}: not in the price catalog, so its cost is unknown")
+        elif not info.temperature and len(plan.temperatures) > 1:
+            plan.notes.append(f"{model} does not accept temperature: one cell without it")
+    return plan
+
+
+def estimated_completion_tokens(prompt: PromptFile) -> int:
+    """A classifier answers with one label: the longest label's tokens plus one, within max_tokens."""
+    longest = max(count_text(label) for label in prompt.labels) + 1
+    cap = prompt.params.get("max_tokens") or prompt.params.get("max_completion_tokens")
+    return min(longest, int(cap)) if cap else longest
+
+
+def estimate(plan: Plan, calls: list[PlannedCall] | None = None, stored: set[str] | None = None) -> dict[str, Any]:
+    """The estimate contract: calls, est_total_usd and per-model prompt/completion tokens and cost.
+
+    Prompt tokens are exact (tiktoken, cookbook rule) for every call; completion tokens are an
+    estimate. ``stored`` keys are already paid for: they are counted in ``stored`` and excluded from
+    ``est_new_usd``.
+    """
+    calls = plan.calls() if calls is None else calls
+    stored = stored or set()
+    unique_bodies = list({json.dumps(c.body["messages"], sort_keys=True): c.body["messages"] for c in calls}.items())
+    counts = dict(zip((k for k, _ in unique_bodies), count_chat_many(m for _, m in unique_bodies), strict=True))
+    completion = {vid: estimated_completion_tokens(p) for vid, p in plan.prompts}
+    per_model: dict[str, dict[str, Any]] = {}
+    for call in calls:
+        entry = per_model.setdefault(
+            call.model,
+            {
+                "model": call.model,
+                "calls": 0,
+                "stored": 0,
+                "prompt_tokens": 0,
+                "est_completion_tokens": 0,
+                "_cost": Decimal(0),
+                "_new_cost": Decimal(0),
+                "_known": plan.catalog.lookup(call.model) is not None,
+            },
+        )
+        prompt_tokens = counts[json.dumps(call.body["messages"], sort_keys=True)]
+        completion_tokens = completion[call.prompt_version_id]
+        entry["calls"] += 1
+        entry["prompt_tokens"] += prompt_tokens
+        entry["est_completion_tokens"] += completion_tokens
+        price = cost(plan.catalog.lookup(call.model), prompt_tokens, 0, completion_tokens)
+        if price is not None:
+            entry["_cost"] += price
+            if call.key not in stored:
+                entry["_new_cost"] += price
+        if call.key in stored:
+            entry["stored"] += 1
+    models = []
+    total = Decimal(0)
+    total_new = Decimal(0)
+    all_known = True
+    for model in plan.models:
+        entry = per_model.get(model)
+        if entry is None:
+            continue
+        known = entry.pop("_known")
+        est, est_new = entry.pop("_cost"), entry.pop("_new_cost")
+        entry["new_calls"] = entry["calls"] - entry["stored"]
+        entry["est_cost_usd"] = usd(est) if known else None
+        entry["est_new_cost_usd"] = usd(est_new) if known else None
+        all_known &= known
+        total += est
+        total_new += est_new
+        models.append(entry)
+    return {
+        "calls": len(calls),
+        "stored": sum(m["stored"] for m in models),
+        "new_calls": sum(m["new_calls"] for m in models),
+        "est_total_usd": usd(total) if all_known else None,
+        "est_new_usd": usd(total_new) if all_known else None,
+        "cost_known": all_known,
+        "models": models,
+        "notes": list(plan.notes),
+        "estimate": "prompt tokens are exact (tiktoken o200k_base, cookbook rule); completion tokens and cost are estimates",
+    }
