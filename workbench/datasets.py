@@ -147,20 +147,22 @@ def parse_csv(data: bytes, name: str = "samples.csv", label_column: str = "label
 
     def rows() -> Iterable[tuple[int, dict[str, str]]]:
         while True:
+            start = reader.line_num + 1  # a quoted field may span lines: name the line the record starts on
             try:
                 record = next(reader)
             except StopIteration:
                 return
             except csv.Error as exc:
-                raise InputError(f"{name}: row {reader.line_num}: broken CSV ({exc})") from None
+                reason = "a quote opened here is never closed" if "end of data" in str(exc) else str(exc)
+                raise InputError(f"{name}: row {start}: broken CSV ({reason})") from None
             if not record or all(not field.strip() for field in record):
                 continue
             if len(record) != len(header):
                 raise InputError(
-                    f"{name}: row {reader.line_num}: {len(record)} fields, the header has {len(header)}"
+                    f"{name}: row {start}: {len(record)} fields, the header has {len(header)}"
                     " (a stray comma or an unclosed quote?)"
                 )
-            yield reader.line_num, dict(zip(header, record, strict=True))
+            yield start, dict(zip(header, record, strict=True))
 
     return _build(name, label_column, header, rows(), "row")
 

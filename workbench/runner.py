@@ -14,6 +14,7 @@ Design:
 
 from __future__ import annotations
 
+import collections
 import json
 import logging
 import os
@@ -27,10 +28,11 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Connection, bindparam, select, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from workbench import claims
 from workbench.errors import AuthError, ModelNotFoundError, ProviderError, ServerUnreachableError, TransientError
 from workbench.limiter import AdaptiveLimiter
 from workbench.pricing import Catalog, cost
@@ -45,6 +47,7 @@ BACKOFF_BASE_S = 0.5
 BACKOFF_CAP_S = 20.0
 CONNECTION_ATTEMPTS = 5  # a dead server is declared dead after this many tries of one call
 HEARTBEAT_S = 2.0
+COMMIT_WINDOW_S = 0.01  # an answer waits at most this long (plus one commit) before it is durable
 
 
 @dataclass(frozen=True)
@@ -104,6 +107,8 @@ class Runner:
         self.limiter = AdaptiveLimiter(self.concurrency)
         self._stop = threading.Event()
         self._lock = threading.Lock()
+        self._schedule_lock = threading.Lock()
+        self.owner = claims.new_owner()
         self._queue: queue.Queue[tuple[str, Any]] = queue.Queue()
         self._fatal: ProviderError | None = None
         self._stopped_models: dict[str, str] = {}
@@ -134,6 +139,7 @@ class Runner:
             error=None,
             started_at=utcnow(),
             heartbeat_at=utcnow(),
+            cancel_requested=False,
             worker=f"{socket.gethostname()}:{os.getpid()}",
             finished_at=None,
         )
@@ -148,7 +154,7 @@ class Runner:
 
         writer = threading.Thread(target=self._write_loop, args=(run.id,), name="workbench-writer", daemon=True)
         writer.start()
-        work = iter(todo)
+        work = _Work(self, todo)
         workers = [
             threading.Thread(target=self._work_loop, args=(work, run.id), name=f"workbench-call-{i}", daemon=True)
             for i in range(min(self.concurrency, len(todo)))
@@ -172,21 +178,21 @@ class Runner:
 
     # --- workers -----------------------------------------------------------------------------
 
-    def _next(self, work) -> tuple[int, PlannedCall] | None:
-        with self._lock:
+    def _next(self, work: _Work) -> tuple[int, PlannedCall] | None:
+        with self._schedule_lock:
             while True:
                 if self._stop.is_set() or self.cancel.is_set():
                     return None
-                if self.max_cost is not None and self._spent >= self.max_cost:
-                    self._budget_hit = True
-                    self._stop.set()
-                    return None
-                try:
-                    item = next(work)
-                except StopIteration:
+                with self._lock:
+                    if self.max_cost is not None and self._spent >= self.max_cost:
+                        self._budget_hit = True
+                        self._stop.set()
+                        return None
+                item = work.next()
+                if item is None:
                     return None
                 if item[1].model in self._stopped_models:
-                    self._queue.put(("error", (item[0], self._stopped_models[item[1].model], 0)))
+                    self._queue.put(("error", (item[0], self._stopped_models[item[1].model], 0, item[1].key)))
                     continue
                 return item
 
@@ -199,7 +205,7 @@ class Runner:
                 self._on_fatal(fatal.error, call, item_id)
                 continue
             except ProviderError as exc:
-                self._queue.put(("error", (item_id, str(exc), getattr(exc, "attempts", 0))))
+                self._queue.put(("error", (item_id, str(exc), getattr(exc, "attempts", 0), call.key)))
                 continue
             if completion is None:
                 continue  # stopped while waiting
@@ -263,7 +269,7 @@ class Runner:
         if isinstance(error, ModelNotFoundError):
             with self._lock:
                 self._stopped_models.setdefault(call.model, str(error))
-            self._queue.put(("error", (item_id, str(error), 1)))
+            self._queue.put(("error", (item_id, str(error), 1, call.key)))
             return
         with self._lock:
             if self._fatal is None:
@@ -279,6 +285,7 @@ class Runner:
             batch: list[tuple[str, Any]] = []
             try:
                 batch.append(self._queue.get(timeout=HEARTBEAT_S / 2))
+                time.sleep(COMMIT_WINDOW_S)  # let answers arriving together share one transaction
             except queue.Empty:
                 pass
             while len(batch) < 500:
@@ -300,22 +307,23 @@ class Runner:
         errors = [payload for kind, payload in records if kind == "error"]
         for attempt in range(5):
             try:
-                with Session(self.engine) as session:
+                with self.engine.begin() as conn:
                     if oks:
-                        self._store_responses(session, oks)
+                        self._store_responses(conn, oks)
                     if errors:
-                        session.execute(
-                            update(RunItem),
-                            [
-                                {"id": item, "error": message[:1000], "attempts": tries}
-                                for item, message, tries in errors
-                            ],
+                        conn.execute(
+                            _ITEM_ERROR,
+                            [{"b_id": item, "error": message[:1000], "attempts": tries} for item, message, tries, _ in errors],
                         )
-                    if beat or oks or errors:
-                        session.execute(update(Run).where(Run.id == run_id).values(heartbeat_at=utcnow()))
-                    session.commit()
+                        claims.release(conn, (key for *_, key in errors), self.owner)
+                    if beat:
+                        conn.execute(update(Run).where(Run.id == run_id).values(heartbeat_at=utcnow()))
+                        claims.refresh(conn, self.owner)
+                    if beat and conn.execute(select(Run.cancel_requested).where(Run.id == run_id)).scalar():
+                        self.cancel.set()
+                        self._stop.set()
                 break
-            except Exception:
+            except Exception:  # noqa: BLE001 - a locked or dropped database: retry, then give up loudly
                 if attempt == 4:
                     log.exception("could not store %d answers", len(records))
                     raise
@@ -324,43 +332,39 @@ class Runner:
             self._done += len(oks) + len(errors)
             self._errors += len(errors)
 
-    def _store_responses(self, session: Session, oks: list[tuple]) -> None:
-        rows = []
-        for _item, call, completion, price, _attempts, run_id in oks:
-            rows.append(
-                {
-                    "request_key": call.key,
-                    "base_url": self.provider.base_url,
-                    "model": call.model,
-                    "request_json": json.dumps(call.body, ensure_ascii=False),
-                    "output": completion.text,
-                    "finish_reason": completion.finish_reason,
-                    "response_model": completion.response_model,
-                    "prompt_tokens": completion.prompt_tokens,
-                    "cached_tokens": completion.cached_tokens,
-                    "completion_tokens": completion.completion_tokens,
-                    "cost_usd": float(price) if price is not None else None,
-                    "price_version": self.catalog.version,
-                    "latency_ms": completion.latency_ms,
-                    "ttft_ms": completion.ttft_ms,
-                    "logprobs_json": completion.logprobs_json,
-                    "created_at": utcnow(),
-                    "run_id": run_id,
-                }
-            )
-        insert = _insert_ignore(session, rows)
-        session.execute(insert)
+    def _store_responses(self, conn: Connection, oks: list[tuple]) -> None:
+        """Insert answers (a concurrent process may have stored the same key: keep theirs) and link items."""
+        now = utcnow()
+        rows = [
+            {
+                "request_key": call.key,
+                "base_url": self.provider.base_url,
+                "model": call.model,
+                "request_json": json.dumps(call.body, ensure_ascii=False),
+                "output": completion.text,
+                "finish_reason": completion.finish_reason,
+                "response_model": completion.response_model,
+                "prompt_tokens": completion.prompt_tokens,
+                "cached_tokens": completion.cached_tokens,
+                "completion_tokens": completion.completion_tokens,
+                "cost_usd": float(price) if price is not None else None,
+                "price_version": self.catalog.version,
+                "latency_ms": completion.latency_ms,
+                "ttft_ms": completion.ttft_ms,
+                "logprobs_json": completion.logprobs_json,
+                "created_at": now,
+                "run_id": run_id,
+            }
+            for _item, call, completion, price, _attempts, run_id in oks
+        ]
+        conn.execute(_insert_ignore(conn.dialect.name), rows)
         keys = [row["request_key"] for row in rows]
-        ids = dict(
-            session.execute(select(Response.request_key, Response.id).where(Response.request_key.in_(keys))).all()
+        ids = dict(conn.execute(select(Response.request_key, Response.id).where(Response.request_key.in_(keys))).all())
+        conn.execute(
+            _ITEM_ANSWER,
+            [{"b_id": item, "response_id": ids[call.key], "attempts": attempts} for item, call, _c, _p, attempts, _r in oks],
         )
-        session.execute(
-            update(RunItem),
-            [
-                {"id": item, "response_id": ids[call.key], "reused": False, "error": None, "attempts": attempts}
-                for item, call, _c, _p, attempts, _r in oks
-            ],
-        )
+        claims.release(conn, keys, self.owner)
 
     # --- progress and the end ----------------------------------------------------------------
 
@@ -393,6 +397,7 @@ class Runner:
             log.exception("progress callback failed")
 
     def _finish(self, run: Run) -> Outcome:
+        claims.release_all(self.engine, self.owner)
         if self._fatal is not None:
             status, error = "failed", str(self._fatal)
         elif self.cancel.is_set():
@@ -418,11 +423,82 @@ class Runner:
         )
 
 
-def _insert_ignore(session: Session, rows: list[dict[str, Any]]):
-    """INSERT ... ON CONFLICT (request_key) DO NOTHING for SQLite and PostgreSQL."""
-    dialect = session.get_bind().dialect.name
+class _Work:
+    """Hands out the calls this runner holds a lease on, claiming them in small batches.
+
+    A call another live runner is making is deferred; once that runner stores the answer it is
+    reused here, and if that runner gives up or dies the call is claimed again.
+    """
+
+    CHUNK = 64
+    POLL_S = 0.25
+
+    def __init__(self, runner: Runner, todo: list[tuple[int, PlannedCall]]):
+        self.runner = runner
+        self.todo = collections.deque(todo)
+        self.ready: collections.deque[tuple[int, PlannedCall]] = collections.deque()
+        self.deferred: list[tuple[int, PlannedCall]] = []
+
+    def next(self) -> tuple[int, PlannedCall] | None:
+        while True:
+            if self.ready:
+                return self.ready.popleft()
+            if self.todo:
+                chunk = [self.todo.popleft() for _ in range(min(self.CHUNK, len(self.todo)))]
+                self._claim(chunk)
+                continue
+            if not self.deferred or self.runner._stop.is_set() or self.runner.cancel.is_set():
+                return None
+            self._settle_deferred()
+
+    def _claim(self, chunk: list[tuple[int, PlannedCall]]) -> None:
+        engine = self.runner.engine
+        held = claims.claim(engine, [call.key for _, call in chunk], self.runner.owner)
+        # Another runner may have answered these since this run was planned: reuse, don't pay again.
+        stored = repo.stored_keys(engine, (call.key for _, call in chunk if call.key in held))
+        if stored:
+            self._reuse([(item, stored[call.key]) for item, call in chunk if call.key in stored])
+            with engine.begin() as conn:
+                claims.release(conn, stored, self.runner.owner)
+        for entry in chunk:
+            if entry[1].key in stored:
+                continue
+            (self.ready if entry[1].key in held else self.deferred).append(entry)
+
+    def _reuse(self, pairs: list[tuple[int, int]]) -> None:
+        repo.attach_responses(self.runner.engine, pairs, reused=True)
+        with self.runner._lock:
+            self.runner._reused += len(pairs)
+            self.runner._done += len(pairs)
+
+    def _settle_deferred(self) -> None:
+        stored = repo.stored_keys(self.runner.engine, (call.key for _, call in self.deferred))
+        if stored:
+            self._reuse([(item, stored[call.key]) for item, call in self.deferred if call.key in stored])
+        waiting = [(item, call) for item, call in self.deferred if call.key not in stored]
+        self.deferred = []
+        if waiting:
+            self._claim(waiting)
+        if not self.ready and self.deferred:
+            time.sleep(self.POLL_S)
+
+
+_ITEM_ANSWER = (
+    update(RunItem.__table__)
+    .where(RunItem.__table__.c.id == bindparam("b_id"))
+    .values(response_id=bindparam("response_id"), attempts=bindparam("attempts"), reused=False, error=None)
+)
+_ITEM_ERROR = (
+    update(RunItem.__table__)
+    .where(RunItem.__table__.c.id == bindparam("b_id"))
+    .values(error=bindparam("error"), attempts=bindparam("attempts"))
+)
+
+
+def _insert_ignore(dialect: str):  # noqa: ANN202 - SQLAlchemy statement
+    """INSERT ... ON CONFLICT (request_key) DO NOTHING for SQLite and PostgreSQL (executemany form)."""
     if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
     else:
         from sqlalchemy.dialects.sqlite import insert
-    return insert(Response).values(rows).on_conflict_do_nothing(index_elements=["request_key"])
+    return insert(Response.__table__).on_conflict_do_nothing(index_elements=["request_key"])

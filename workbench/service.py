@@ -133,12 +133,16 @@ class Workbench:
         return repo.create_run(self.engine, run, items)
 
     def _is_live(self, run: Run) -> bool:
-        """A run another live process is executing (recent heartbeat)."""
-        if run.status != "running" or run.heartbeat_at is None:
-            return False
+        """A run another live process is executing or about to (recent heartbeat or just created)."""
+        from workbench.storage.repository import _ts
         from workbench.storage.models import utcnow
 
-        return (utcnow() - run.heartbeat_at).total_seconds() < 30
+        now = utcnow().timestamp()
+        if run.status == "pending":
+            return now - _ts(run.created_at) < 60
+        if run.status != "running":
+            return False
+        return now - _ts(run.heartbeat_at or run.started_at) < 30
 
     def execute(
         self,

@@ -29,8 +29,20 @@ def m001_initial(conn: Connection) -> None:
     SQLModel.metadata.create_all(conn)
 
 
+def m002_run_cancel_requested(conn: Connection) -> None:
+    """Runs can be cancelled from any session or process."""
+    _add_column(conn, "runs", "cancel_requested", "BOOLEAN NOT NULL DEFAULT FALSE")
+
+
+def m003_call_claims(conn: Connection) -> None:
+    """Leases on request keys: concurrent identical sweeps pay for each call once."""
+    models.CallClaim.__table__.create(conn, checkfirst=True)
+
+
 MIGRATIONS: list[tuple[str, Callable[[Connection], None]]] = [
     ("001_initial", m001_initial),
+    ("002_run_cancel_requested", m002_run_cancel_requested),
+    ("003_call_claims", m003_call_claims),
 ]
 
 

@@ -81,6 +81,7 @@ class Run(SQLModel, table=True):
     worker: str | None = None  # host:pid of the process executing it
     created_by: str | None = None
     key_kind: str | None = None  # "server", "user" or "none": which key paid
+    cancel_requested: bool = False  # set by any session or process; the executing runner stops
 
 
 class RunItem(SQLModel, table=True):
@@ -123,3 +124,13 @@ class Response(SQLModel, table=True):
     logprobs_json: str | None = Field(default=None, sa_column=Column(Text))
     created_at: datetime = Field(default_factory=utcnow)
     run_id: int | None = None  # the run that paid for it
+
+
+class CallClaim(SQLModel, table=True):
+    """A lease on a request key while one process calls it, so concurrent identical sweeps pay once."""
+
+    __tablename__ = "call_claims"
+
+    request_key: str = Field(primary_key=True)
+    owner: str = Field(index=True)  # host:pid:token of the claiming runner
+    expires_at: datetime

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import pandas as pd
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import case, delete, func, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
@@ -514,7 +514,7 @@ def run_progress(engine: Engine, run_id: int) -> dict[str, int | float | None]:
                 func.count(RunItem.id),
                 func.count(RunItem.response_id),
                 func.count(RunItem.error),
-                func.sum(RunItem.reused.cast(int) if hasattr(RunItem.reused, "cast") else 0),
+                func.sum(case((RunItem.reused, 1), else_=0)),
             ).where(RunItem.run_id == run_id)
         ).one()
         spent = session.execute(select(func.sum(Response.cost_usd)).where(Response.run_id == run_id)).scalar()

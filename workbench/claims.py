@@ -1,0 +1,98 @@
+"""Leases on request keys, so that processes sweeping the same calls at once pay for each only once.
+
+Before calling, a runner claims a batch of keys (one short transaction). A key claimed by another
+live runner is deferred: when that runner stores the answer it is reused; if the other runner gives
+up, dies or its lease expires, the key is claimed again. A lease is stale when it has expired, or
+when its owner is a process on this host that no longer exists (so a resume after SIGKILL starts at
+once). Owners refresh their leases with their heartbeat.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import Iterable, Sequence
+from datetime import timedelta
+
+from sqlalchemy import Connection, delete, select, update
+from sqlalchemy.engine import Engine
+
+from workbench.storage.models import CallClaim, utcnow
+
+LEASE_S = 120.0
+_HOST = socket.gethostname()
+
+
+def new_owner() -> str:
+    return f"{_HOST}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def _owner_dead(owner: str) -> bool:
+    host, _, rest = owner.partition(":")
+    pid_text = rest.split(":", 1)[0]
+    if host != _HOST or not pid_text.isdigit():
+        return False
+    pid = int(pid_text)
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+def claim(engine: Engine, keys: Sequence[str], owner: str, lease_s: float = LEASE_S) -> set[str]:
+    """Claim ``keys``; returns the ones this owner now holds."""
+    if not keys:
+        return set()
+    now = utcnow()
+    expires = now + timedelta(seconds=lease_s)
+    with engine.begin() as conn:
+        insert = _insert_ignore(conn.dialect.name)
+        conn.execute(insert, [{"request_key": k, "owner": owner, "expires_at": expires} for k in keys])
+        rows = conn.execute(
+            select(CallClaim.request_key, CallClaim.owner, CallClaim.expires_at).where(CallClaim.request_key.in_(keys))
+        ).all()
+        held = {key for key, who, _ in rows if who == owner}
+        stale = [key for key, who, until in rows if who != owner and (_expired(until, now) or _owner_dead(who))]
+        if stale:
+            conn.execute(
+                update(CallClaim).where(CallClaim.request_key.in_(stale)).values(owner=owner, expires_at=expires)
+            )
+            held.update(stale)
+    return held
+
+
+def _expired(until, now) -> bool:  # noqa: ANN001
+    if until.tzinfo is None:
+        until = until.replace(tzinfo=now.tzinfo)
+    return until < now
+
+
+def release(conn: Connection, keys: Iterable[str], owner: str) -> None:
+    keys = list(keys)
+    if keys:
+        conn.execute(delete(CallClaim).where(CallClaim.request_key.in_(keys), CallClaim.owner == owner))
+
+
+def release_all(engine: Engine, owner: str) -> None:
+    with engine.begin() as conn:
+        conn.execute(delete(CallClaim).where(CallClaim.owner == owner))
+
+
+def refresh(conn: Connection, owner: str, lease_s: float = LEASE_S) -> None:
+    conn.execute(
+        update(CallClaim).where(CallClaim.owner == owner).values(expires_at=utcnow() + timedelta(seconds=lease_s))
+    )
+
+
+def _insert_ignore(dialect: str):  # noqa: ANN202
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert(CallClaim.__table__).on_conflict_do_nothing(index_elements=["request_key"])
