@@ -28,7 +28,8 @@ def new_owner() -> str:
     return f"{_HOST}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
-def _owner_dead(owner: str) -> bool:
+def owner_dead(owner: str) -> bool:
+    """True when ``owner`` (host:pid[:...]) names a process on this host that no longer exists."""
     host, _, rest = owner.partition(":")
     pid_text = rest.split(":", 1)[0]
     if host != _HOST or not pid_text.isdigit():
@@ -58,7 +59,7 @@ def claim(engine: Engine, keys: Sequence[str], owner: str, lease_s: float = LEAS
             select(CallClaim.request_key, CallClaim.owner, CallClaim.expires_at).where(CallClaim.request_key.in_(keys))
         ).all()
         held = {key for key, who, _ in rows if who == owner}
-        stale = [key for key, who, until in rows if who != owner and (_expired(until, now) or _owner_dead(who))]
+        stale = [key for key, who, until in rows if who != owner and (_expired(until, now) or owner_dead(who))]
         if stale:
             conn.execute(
                 update(CallClaim).where(CallClaim.request_key.in_(stale)).values(owner=owner, expires_at=expires)
@@ -67,7 +68,7 @@ def claim(engine: Engine, keys: Sequence[str], owner: str, lease_s: float = LEAS
     return held
 
 
-def _expired(until, now) -> bool:  # noqa: ANN001
+def _expired(until, now) -> bool:
     if until.tzinfo is None:
         until = until.replace(tzinfo=now.tzinfo)
     return until < now
@@ -90,7 +91,7 @@ def refresh(conn: Connection, owner: str, lease_s: float = LEASE_S) -> None:
     )
 
 
-def _insert_ignore(dialect: str):  # noqa: ANN202
+def _insert_ignore(dialect: str):
     if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
     else:

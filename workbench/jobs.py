@@ -75,7 +75,7 @@ class JobManager:
             try:
                 job.outcome = wb.execute(run, plan, concurrency=concurrency, max_cost_usd=max_cost,
                                          on_progress=on_progress, cancel=job.cancel)
-            except Exception as exc:  # noqa: BLE001 - recorded on the run, never lost silently
+            except Exception as exc:
                 log.exception("run %s failed", run.id)
                 job.error = str(exc).split("\n")[0]
                 repo.update_run(self.wb.engine, run.id, status="failed", error=job.error)

@@ -47,15 +47,18 @@ _EXPECTED = re.compile(
     r"context-\w+|cost|latency|perplexity\w*|is-valid-\w+|is-sql|contains-sql|is-xml|contains-xml)(\([^)]*\))?:",
 )
 _OWN_ASSERTION = "// Workbench scoring:"
+# Models promptfoo sends no temperature to (reasoning models); others get promptfoo's default of 0.
+_NO_TEMPERATURE = re.compile(r"^(o\d|gpt-5(?!-chat)|codex)")
 
 
 @dataclass(frozen=True)
 class ImportedConfig:
     """A promptfoo config in workbench terms.
 
-    ``temperatures`` lists each distinct temperature the OpenAI providers set, ``None`` standing
-    for a provider that sets none (the model's default); ``cells`` keeps the exact
-    (model, temperature) pairs in provider order when they do not form a full grid.
+    ``temperatures`` lists each distinct temperature of the OpenAI providers. A provider that sets
+    none gets what promptfoo would send: 0, or ``None`` (no temperature at all) for reasoning models
+    (o1/o3/o4, gpt-5), which take none. ``cells`` keeps the exact (model, temperature) pairs in
+    provider order, for configs whose providers do not form a full models x temperatures grid.
     """
 
     prompts: list[PromptFile]
@@ -196,6 +199,9 @@ def _providers(raw: Any, notes: _Notes) -> tuple[list[tuple[str, float | None]],
                 notes.add(f"provider {provider_id}: custom server in {key}; set OPENAI_BASE_URL instead")
             else:
                 notes.add(f"provider {provider_id}: config {key} not translated")
+        if temperature is None and not _NO_TEMPERATURE.match(model):
+            notes.add(f"provider {provider_id}: no temperature set; promptfoo sends 0, imported as 0")
+            temperature = 0.0
         cells.append((model, None if temperature is None else float(temperature)))
         params.append(own)
     shared: dict[str, Any] = {}
@@ -431,7 +437,7 @@ def _var_text(value: Any, base: Path) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def _equals(asserts: list[Any], own: bool, notes: _Notes) -> list[str]:
+def _equals(asserts: list[Any], own: bool, notes: _Notes, detail: bool = False) -> list[str]:
     """Values of the ``equals`` assertions; every other assertion is noted as untranslated."""
     values = []
     for assertion in asserts:
@@ -441,16 +447,21 @@ def _equals(asserts: list[Any], own: bool, notes: _Notes) -> list[str]:
                 continue
             if own and str(assertion.get("value", "")).startswith(_OWN_ASSERTION):
                 continue  # the label-match assertion our own export writes
-        notes.add(_describe(assertion) + " not translated (the workbench scores by label match)")
+        notes.add(_describe(assertion, detail) + " not translated (the workbench scores by label match)")
     return values
 
 
-def _describe(assertion: Any) -> str:
+def _missing(defaults: Mapping[str, Any], given: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in defaults.items() if k not in given}
+
+
+def _describe(assertion: Any, detail: bool) -> str:
+    """One line for an assertion; per-test ones without their value so that they group."""
     if not isinstance(assertion, Mapping):
         return f"assertion {_short(assertion)}"
     kind = assertion.get("type", "?")
     metric = f" (metric {assertion['metric']})" if assertion.get("metric") else ""
-    value = f": {_short(assertion['value'])}" if "value" in assertion else ""
+    value = f": {_short(assertion['value'])}" if detail and "value" in assertion else ""
     return f"assertion {kind}{metric}{value}"
 
 
@@ -506,51 +517,56 @@ def parse_config(path: str | Path, labels: Sequence[str] | None = None) -> Impor
     # Gold labels: an equals assertion, else a var named by the metadata, the JSON-schema enum or 'label'.
     enums = [e for e in (_response_enum({**provider_params, **p.config}) for p in raw_prompts) if e]
     candidates = [c for c in (own_column, *(name for name, _ in enums), "label") if isinstance(c, str)]
-    default_equals = _equals(default_asserts, bool(own_labels), notes)
-    rows: list[tuple[dict[str, str], str | None, bool]] = []  # (vars, gold, gold came from a var)
-    for test in tests:
-        values = {str(k): _var_text(v, base) for k, v in {**default_vars, **test.vars}.items()}
+    default_equals = _equals(default_asserts, bool(own_labels), notes, detail=True)
+    merged = [
+        (test, {str(k): _var_text(v, base) for k, v in {**test.vars, **_missing(default_vars, test.vars)}.items()})
+        for test in tests
+    ]
+    gold_var = next((c for c in candidates if any(c in values for _, values in merged)), None)
+    rows: list[tuple[dict[str, str], str, int]] = []  # (vars, gold, row)
+    from_var = True
+    unlabelled = 0
+    for test, values in merged:
         if any(v is None for v in values.values()):
             notes.add("vars that are lists, objects or non-text files are not translated; those tests skipped")
             continue
+        texts = {k: v for k, v in values.items() if v is not None}
         equals = set(default_equals + _equals(test.asserts, bool(own_labels), notes))
         if len(equals) > 1:
             notes.add(f"{test.where}: several different equals assertions; test skipped")
-            continue
-        if equals:
-            rows.append((values, equals.pop(), False))
-            continue
-        gold_var = next((c for c in candidates if (values.get(c) or "").strip()), None)
-        rows.append((values, None if gold_var is None else values[gold_var].strip(), True))
-    gold_var = next((c for c in candidates if any(c in values for values, _, _ in rows)), None)
-    labelled = [(values, gold) for values, gold, _ in rows if gold is not None]
-    if len(labelled) < len(rows):
-        if labelled:
-            notes.add(f"{len(rows) - len(labelled)} test(s) without a gold label were left out of the samples")
+        elif equals:
+            rows.append((texts, equals.pop(), test.row))
+            from_var = False
+        elif gold_var is not None and texts.get(gold_var, "").strip():
+            rows.append((texts, texts[gold_var].strip(), test.row))
         else:
-            notes.add("the tests have no gold label (an equals assertion, __expected or a label var): no samples")
+            unlabelled += 1
+    if unlabelled and rows:
+        notes.add(f"{unlabelled} test(s) without a gold label were left out of the samples")
+    elif unlabelled:
+        notes.add("the tests have no gold label (an equals assertion, __expected or a label var): no samples")
 
-    var_names = list(dict.fromkeys(name for values, _ in labelled for name in values))
-    if labelled and gold_var and all(from_var for _, gold, from_var in rows if gold is not None):
+    var_names = list(dict.fromkeys(name for values, _, _ in rows for name in values))
+    if rows and from_var and gold_var is not None:
         label_column = gold_var
     elif isinstance(own_column, str) and own_column not in var_names:
         label_column = own_column
     else:
         label_column = next(c for c in ("label", "gold_label", "expected_label") if c not in var_names)
     samples = None
-    if labelled:
+    if rows:
         columns = var_names if label_column in var_names else [*var_names, label_column]
         samples = SampleSet(
-            f"{path.name} tests",
+            f"{description or path.parent.name or path.stem}: promptfoo tests",
             label_column,
             tuple(columns),
             tuple(
-                Sample(i, gold, {c: values.get(c, "") for c in columns if c != label_column})
-                for i, (values, gold) in enumerate(labelled)
+                Sample(i, gold, {c: values.get(c, "") for c in columns if c != label_column}, row)
+                for i, (values, gold, row) in enumerate(rows)
             ),
         )
 
-    test_labels = list(dict.fromkeys(gold for _, gold in labelled))
+    test_labels = list(dict.fromkeys(gold for _, gold, _ in rows))
     prompts = _finish_prompts(raw_prompts, provider_params, description, labels, own_labels, test_labels, path, notes)
     models = list(dict.fromkeys(model for model, _ in cells))
     temperatures = list(dict.fromkeys(t for _, t in cells))

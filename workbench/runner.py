@@ -30,7 +30,6 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, select, update
 from sqlalchemy.engine import Engine
-from sqlmodel import Session
 
 from workbench import claims
 from workbench.errors import AuthError, ModelNotFoundError, ProviderError, ServerUnreachableError, TransientError
@@ -47,7 +46,6 @@ BACKOFF_BASE_S = 0.5
 BACKOFF_CAP_S = 20.0
 CONNECTION_ATTEMPTS = 5  # a dead server is declared dead after this many tries of one call
 HEARTBEAT_S = 2.0
-COMMIT_WINDOW_S = 0.01  # an answer waits at most this long (plus one commit) before it is durable
 
 
 @dataclass(frozen=True)
@@ -117,6 +115,7 @@ class Runner:
         self._spent_known = True
         self._new_calls = 0
         self._errors = 0
+        self._first_error: str | None = None
         self._done = 0
         self._reused = 0
         self._total = 0
@@ -205,6 +204,8 @@ class Runner:
                 self._on_fatal(fatal.error, call, item_id)
                 continue
             except ProviderError as exc:
+                with self._lock:
+                    self._first_error = self._first_error or str(exc)
                 self._queue.put(("error", (item_id, str(exc), getattr(exc, "attempts", 0), call.key)))
                 continue
             if completion is None:
@@ -246,8 +247,9 @@ class Runner:
                         raise _Fatal(
                             ServerUnreachableError(f"{exc} after {attempt} tries; is the server running?")
                         ) from None
-                    exc.attempts = attempt  # type: ignore[attr-defined]
-                    raise ProviderError(f"{exc} (gave up after {attempt} tries)") from None
+                    failure = ProviderError(f"{exc} (gave up after {attempt} tries)")
+                    failure.attempts = attempt  # type: ignore[attr-defined]
+                    raise failure from None
                 delay = self._backoff(attempt, exc.retry_after)
                 log.debug("retrying %s in %.2fs: %s", call.model, delay, exc)
             except (AuthError, ModelNotFoundError, ServerUnreachableError) as exc:
@@ -285,7 +287,6 @@ class Runner:
             batch: list[tuple[str, Any]] = []
             try:
                 batch.append(self._queue.get(timeout=HEARTBEAT_S / 2))
-                time.sleep(COMMIT_WINDOW_S)  # let answers arriving together share one transaction
             except queue.Empty:
                 pass
             while len(batch) < 500:
@@ -323,7 +324,7 @@ class Runner:
                         self.cancel.set()
                         self._stop.set()
                 break
-            except Exception:  # noqa: BLE001 - a locked or dropped database: retry, then give up loudly
+            except Exception:
                 if attempt == 4:
                     log.exception("could not store %d answers", len(records))
                     raise
@@ -410,8 +411,9 @@ class Runner:
             status, error = "completed", None
         if status == "completed" and repo.pending_items(self.engine, run.id):
             status, error = "stopped", "some items have no answer yet"
+            if self._first_error:
+                error = f"{self._errors} call(s) failed ({self._first_error}); run the same command again to retry them"
         repo.update_run(self.engine, run.id, status=status, error=error, finished_at=utcnow(), heartbeat_at=utcnow())
-        self._report(force=True)
         return Outcome(
             run_id=run.id,
             status=status,
@@ -495,7 +497,7 @@ _ITEM_ERROR = (
 )
 
 
-def _insert_ignore(dialect: str):  # noqa: ANN202 - SQLAlchemy statement
+def _insert_ignore(dialect: str):
     """INSERT ... ON CONFLICT (request_key) DO NOTHING for SQLite and PostgreSQL (executemany form)."""
     if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert

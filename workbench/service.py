@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
+from workbench.claims import owner_dead
 from workbench.config import Settings
 from workbench.datasets import SampleSet
 from workbench.errors import BudgetError, InputError
@@ -27,6 +28,13 @@ from workbench.storage import make_engine
 from workbench.storage import repository as repo
 from workbench.storage.models import Run
 from workbench.sweep import Plan, build_plan, estimate
+
+# The sweep JSON contract's cell fields, plus which prompt version the cell belongs to.
+SWEEP_CELL_KEYS = (
+    "prompt_name", "prompt_version_id", "model", "temperature", "n", "accuracy", "macro_f1", "unparsed", "errors",
+    "prompt_tokens", "cached_tokens", "completion_tokens", "cost_usd", "cost_per_1k_usd", "latency_p50_ms",
+    "latency_p95_ms",
+)
 
 
 @dataclass
@@ -134,13 +142,15 @@ class Workbench:
 
     def _is_live(self, run: Run) -> bool:
         """A run another live process is executing or about to (recent heartbeat or just created)."""
-        from workbench.storage.repository import _ts
         from workbench.storage.models import utcnow
+        from workbench.storage.repository import _ts
 
         now = utcnow().timestamp()
         if run.status == "pending":
             return now - _ts(run.created_at) < 60
         if run.status != "running":
+            return False
+        if run.worker and owner_dead(run.worker):
             return False
         return now - _ts(run.heartbeat_at or run.started_at) < 30
 
@@ -195,7 +205,7 @@ class Workbench:
 
         run = repo.get_run(self.engine, run_id)
         frame, labels = repo.results_frame(self.engine, run_id)
-        cells = cell_summaries(frame, labels)
+        cells = [{key: cell[key] for key in SWEEP_CELL_KEYS if key in cell} for cell in cell_summaries(frame, labels)]
         known = all(c["cost_usd"] is not None for c in cells)
         total = sum((Decimal(repr(c["cost_usd"])) for c in cells if c["cost_usd"] is not None), Decimal(0))
         result: dict[str, Any] = {

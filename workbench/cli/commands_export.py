@@ -1,9 +1,84 @@
-"""``export`` and ``import-promptfoo`` (filled in with the exporter)."""
+"""``export`` and ``import-promptfoo``."""
 
 from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
+
+from workbench.cli import emit, say
+from workbench.cli.common import open_workbench, run_id_arg
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    return None
+    from workbench.export import FORMATS
+
+    p = sub.add_parser("export", help="the winning (or a chosen) cell of a run as code")
+    p.add_argument("--run", type=run_id_arg, required=True, metavar="RUN_ID")
+    p.add_argument("--model", help="the cell's model (default: the winner)")
+    p.add_argument("--temperature", type=float, help="the cell's temperature (default: the winner)")
+    p.add_argument("--format", required=True, choices=FORMATS)
+    p.add_argument("--output", metavar="FILE", help="write here instead of stdout")
+    p.add_argument("--margin", type=float, default=0.05,
+                   help="pytest format: fail below the measured accuracy minus this (default 0.05)")
+    p.set_defaults(handler=cmd_export)
+
+    p = sub.add_parser("import-promptfoo", help="read a promptfooconfig.yaml into a prompt, samples and a plan")
+    p.add_argument("config", metavar="CONFIG")
+    p.add_argument("--labels", help="comma-separated labels when the config does not name them")
+    p.add_argument("--save", action="store_true",
+                   help="store the prompts and samples in the database (and print the sweep command)")
+    p.add_argument("--write-prompts", metavar="DIR", help="also write the prompts as YAML files into DIR")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=cmd_import)
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from workbench.export import render
+    from workbench.winner import spec_for_run
+
+    wb = open_workbench()
+    spec, samples, cell = spec_for_run(wb, args.run, args.model, args.temperature)
+    text = render(spec, args.format, samples=samples, margin=args.margin)
+    temp = "none" if cell["temperature"] is None else f"{cell['temperature']:g}"
+    if args.output:
+        Path(args.output).write_text(text, encoding="utf-8")
+        say(f"wrote {args.format} export of {cell['model']} @ T={temp} (run {args.run}) to {args.output}")
+    else:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    return 0
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from workbench.promptfile import save_prompt
+    from workbench.promptfoo import import_plan, parse_config
+
+    labels = [x.strip() for x in args.labels.split(",") if x.strip()] if args.labels else None
+    imported = parse_config(args.config, labels=labels)
+    plan = import_plan(imported)
+    if args.write_prompts:
+        folder = Path(args.write_prompts)
+        plan["written"] = [str(save_prompt(p, folder / f"{p.name}.yaml")) for p in imported.prompts]
+    if args.save:
+        wb = open_workbench()
+        from workbench.storage import repository as repo
+
+        plan["prompt_version_ids"] = [repo.save_prompt_version(wb.engine, p, note="imported from promptfoo").id
+                                      for p in imported.prompts]
+        if imported.samples is not None:
+            plan["dataset_id"] = repo.save_dataset(wb.engine, imported.samples, source=str(args.config)).id
+    if args.json:
+        emit(plan)
+        return 0
+    print(f"prompts: {', '.join(p.name for p in imported.prompts)}")
+    for p in imported.prompts:
+        print(f"  {p.name}: labels {', '.join(p.labels)}; variables {', '.join(p.variables) or 'none'}")
+    print(f"samples: {plan['samples'] if plan['samples'] is not None else 'none'}"
+          f" (label column {imported.label_column!r})")
+    temps = ", ".join("none" if t is None else f"{t:g}" for t in imported.temperatures)
+    print(f"models: {', '.join(imported.models)}; temperatures: {temps}; repeats: {imported.repeats}")
+    if imported.untranslated:
+        print("not translated:")
+        for line in imported.untranslated:
+            print(f"  - {line}")
+    return 0

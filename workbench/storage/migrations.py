@@ -14,7 +14,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 from sqlmodel import SQLModel
 
-from workbench.storage import models  # noqa: F401  (registers the tables)
+from workbench.storage import models
 
 TABLE = "schema_migrations"
 

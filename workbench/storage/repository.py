@@ -18,6 +18,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
+from workbench.claims import owner_dead
 from workbench.datasets import Sample as SampleRow
 from workbench.datasets import SampleSet
 from workbench.errors import InputError
@@ -525,8 +526,13 @@ def mark_stale_runs(engine: Engine, stale_after_s: float = 60.0) -> list[int]:
     """Runs left 'running' by a process that died become 'interrupted' (resumable)."""
     cutoff = utcnow().timestamp() - stale_after_s
     with Session(engine) as session:
-        rows = session.execute(select(Run.id, Run.heartbeat_at, Run.started_at).where(Run.status == "running")).all()
-        stale = [rid for rid, beat, started in rows if _ts(beat or started) < cutoff]
+        rows = session.execute(
+            select(Run.id, Run.heartbeat_at, Run.started_at, Run.worker).where(Run.status == "running")
+        ).all()
+        stale = [
+            rid for rid, beat, started, worker in rows
+            if _ts(beat or started) < cutoff or (worker and owner_dead(worker))
+        ]
         if stale:
             session.execute(
                 update(Run)
@@ -546,3 +552,12 @@ def _ts(moment: datetime | None) -> float:
 
         moment = moment.replace(tzinfo=UTC)
     return moment.timestamp()
+
+
+def runs_with_status(engine: Engine, statuses: Sequence[str]) -> list[Run]:
+    """Runs in any of ``statuses``, oldest first (for the UI's list of running sweeps)."""
+    with Session(engine) as session:
+        rows = [r[0] for r in session.exec(select(Run).where(Run.status.in_(list(statuses))).order_by(Run.id))]
+        for row in rows:
+            session.expunge(row)
+    return rows

@@ -1,0 +1,269 @@
+"""Altair charts of a run report (no Streamlit): each function returns a chart object.
+
+The same object renders in a Jupyter notebook (Altair's own renderer) and in ``st.altair_chart``.
+Charts take the report dict of :func:`workbench.metrics.build_report` (so they also work on a
+report read back from JSON) or a small pre-aggregated frame: raw per-response rows are reduced in
+pandas first, so a chart of a 100,000-response run carries a few dozen data rows, not 100,000.
+
+Colours: the Okabe-Ito palette (distinguishable with the common colour-vision deficiencies) for
+series, a single-hue sequential scheme for counts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import altair as alt
+import pandas as pd
+
+from workbench.errors import InputError
+from workbench.metrics import cell_name
+
+OKABE_ITO = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000"]
+USD_FORMAT = "$,.4~g"
+
+
+def _palette(title: str) -> alt.Color:
+    return alt.Color("series:N", title=title, scale=alt.Scale(range=OKABE_ITO))
+
+
+def _cells(report: Mapping[str, Any] | list[dict[str, Any]]) -> list[dict[str, Any]]:
+    if isinstance(report, Mapping):
+        if "cells" not in report:
+            raise InputError("report has no 'cells' (expected the dict of metrics.build_report)")
+        return list(report["cells"])
+    return list(report)
+
+
+def _cell_frame(report: Mapping[str, Any] | list[dict[str, Any]]) -> pd.DataFrame:
+    """One row per cell with a display series (model, or prompt · model when prompts differ)."""
+    cells = _cells(report)
+    several = len({c["prompt_version_id"] for c in cells}) > 1
+    rows = [
+        {
+            "series": f"{c['prompt_name']} · {c['model']}" if several else c["model"],
+            "cell": cell_name(c, several),
+            "model": c["model"],
+            "prompt": c["prompt_name"],
+            "temperature": c["temperature"],
+            "n": c["n"],
+            "correct": c.get("correct"),
+            "accuracy": c["accuracy"],
+            "ci_low": (c.get("accuracy_ci95") or [None, None])[0],
+            "ci_high": (c.get("accuracy_ci95") or [None, None])[1],
+            "macro_f1": c.get("macro_f1"),
+            "consistency": c.get("consistency"),
+            "flips": len(c.get("flips") or []),
+            "cost_per_1k_usd": c.get("cost_per_1k_usd"),
+            "prompt_version_id": c["prompt_version_id"],
+        }
+        for c in cells
+    ]
+    columns = ["series", "cell", "model", "prompt", "temperature", "n", "correct", "accuracy", "ci_low", "ci_high"]
+    columns += ["macro_f1", "consistency", "flips", "cost_per_1k_usd", "prompt_version_id"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def accuracy_vs_temperature(report: Mapping[str, Any] | list[dict[str, Any]]) -> alt.LayerChart:
+    """Accuracy per temperature, one line per model, with its 95% Wilson interval as a band."""
+    data = _cell_frame(report)
+    data = data[data["accuracy"].notna() & data["temperature"].notna()].sort_values(["series", "temperature"])
+    base = alt.Chart(data).encode(
+        x=alt.X("temperature:Q", title="Temperature"), color=_palette("Model"), detail="series:N"
+    )
+    y = alt.Y("accuracy:Q", title="Accuracy (% correct, 95% interval)", axis=alt.Axis(format="%"))
+    band = base.mark_area(opacity=0.18).encode(
+        y=alt.Y("ci_low:Q", title="Accuracy (% correct, 95% interval)", axis=alt.Axis(format="%")), y2="ci_high:Q"
+    )
+    line = base.mark_line(point=True).encode(
+        y=y.scale(zero=False),
+        tooltip=[
+            alt.Tooltip("cell:N", title="Cell"),
+            alt.Tooltip("accuracy:Q", title="Accuracy", format=".1%"),
+            alt.Tooltip("ci_low:Q", title="95% low", format=".1%"),
+            alt.Tooltip("ci_high:Q", title="95% high", format=".1%"),
+            alt.Tooltip("correct:Q", title="Correct"),
+            alt.Tooltip("n:Q", title="Answers"),
+        ],
+    )
+    return alt.layer(band, line).properties(title="Accuracy by temperature (band: 95% Wilson interval)")
+
+
+def consistency_vs_temperature(report: Mapping[str, Any] | list[dict[str, Any]]) -> alt.Chart:
+    """Share of samples whose repeats agree, per temperature and model (empty when the run has 1 repeat)."""
+    data = _cell_frame(report)
+    data = data[data["consistency"].notna() & data["temperature"].notna()].sort_values(["series", "temperature"])
+    return (
+        alt.Chart(data, title="Consistency across repeats by temperature")
+        .mark_line(point=True)
+        .encode(
+            x=alt.X("temperature:Q", title="Temperature"),
+            y=alt.Y(
+                "consistency:Q",
+                title="Consistency (% of samples with identical repeats)",
+                axis=alt.Axis(format="%"),
+                scale=alt.Scale(zero=False),
+            ),
+            color=_palette("Model"),
+            tooltip=[
+                alt.Tooltip("cell:N", title="Cell"),
+                alt.Tooltip("consistency:Q", title="Consistency", format=".1%"),
+                alt.Tooltip("flips:Q", title="Samples that flip"),
+            ],
+        )
+    )
+
+
+def cost_vs_accuracy(report: Mapping[str, Any]) -> alt.LayerChart:
+    """Cost per 1,000 items against accuracy; the Pareto frontier as a line, the recommendation ringed.
+
+    Cells of unknown cost cannot be placed and are left out (the title says how many).
+    """
+    data = _cell_frame(report)
+    unknown = int((data["cost_per_1k_usd"].isna() & data["accuracy"].notna()).sum())
+    data = data[data["cost_per_1k_usd"].notna() & data["accuracy"].notna()].copy()
+    frontier = report.get("pareto", []) if isinstance(report, Mapping) else []
+    rec = report.get("recommendation") if isinstance(report, Mapping) else None
+
+    def flag(keys: list[Mapping[str, Any]]) -> pd.Series:
+        marks = {(k["prompt_version_id"], k["model"], k["temperature"]) for k in keys}
+        return pd.Series(
+            [(p, m, t) in marks for p, m, t in zip(data["prompt_version_id"], data["model"], data["temperature"])],
+            index=data.index,
+            dtype=bool,
+        )
+
+    data["frontier"] = flag(frontier)
+    data["recommended"] = flag([rec] if rec else [])
+    data = data.sort_values(["cost_per_1k_usd", "accuracy"])
+    x = alt.X("cost_per_1k_usd:Q", title="Cost per 1,000 items (USD)", axis=alt.Axis(format=USD_FORMAT))
+    y = alt.Y("accuracy:Q", title="Accuracy (% correct)", axis=alt.Axis(format="%"))
+    tooltip = [
+        alt.Tooltip("cell:N", title="Cell"),
+        alt.Tooltip("accuracy:Q", title="Accuracy", format=".1%"),
+        alt.Tooltip("cost_per_1k_usd:Q", title="Cost per 1k (USD)", format="$,.6~f"),
+        alt.Tooltip("n:Q", title="Answers"),
+        alt.Tooltip("frontier:N", title="On the frontier"),
+    ]
+    base = alt.Chart(data).encode(x=x.scale(zero=False), y=y.scale(zero=False))
+    line = (
+        base.transform_filter(alt.datum.frontier)
+        .mark_line(color="#555555", strokeDash=[4, 3])
+        .encode(order="cost_per_1k_usd:Q")
+    )
+    points = base.mark_point(filled=True, size=90).encode(color=_palette("Model"), shape=alt.Shape("temperature:O", title="Temperature"), tooltip=tooltip)
+    ring = base.transform_filter(alt.datum.recommended).mark_point(size=450, color="#000000", strokeWidth=2)
+    label = base.transform_filter(alt.datum.recommended).mark_text(align="left", dx=14, dy=-10).encode(
+        text=alt.value("recommended")
+    )
+    title = "Cost against accuracy (dashed: Pareto frontier, ring: recommended)"
+    if unknown:
+        title += f"; {unknown} cell(s) of unknown cost not shown"
+    return alt.layer(line, points, ring, label).properties(title=title)
+
+
+def confusion_heatmap(cell: Mapping[str, Any]) -> alt.LayerChart:
+    """Gold (rows) against predicted (columns, ``unparsed`` last) for one cell dict, counts written in."""
+    if "confusion" not in cell:
+        raise InputError("cell has no 'confusion' (expected one of report['cells'])")
+    conf = cell["confusion"]
+    rows = [
+        {"gold": g, "predicted": p, "count": int(conf["matrix"][i][j])}
+        for i, g in enumerate(conf["labels"])
+        for j, p in enumerate(conf["columns"])
+    ]
+    data = pd.DataFrame(rows, columns=["gold", "predicted", "count"])
+    totals = data.groupby("gold")["count"].transform("sum")
+    data["share"] = (data["count"] / totals.where(totals > 0)).fillna(0.0)
+    top = max(int(data["count"].max()) if len(data) else 0, 1)
+    base = alt.Chart(data).encode(
+        x=alt.X("predicted:N", title="Predicted label", sort=list(conf["columns"]), axis=alt.Axis(labelAngle=0)),
+        y=alt.Y("gold:N", title="Gold label", sort=list(conf["labels"])),
+    )
+    rect = base.mark_rect().encode(
+        color=alt.Color("count:Q", title="Answers (items)", scale=alt.Scale(scheme="blues", domain=[0, top])),
+        tooltip=[
+            alt.Tooltip("gold:N", title="Gold"),
+            alt.Tooltip("predicted:N", title="Predicted"),
+            alt.Tooltip("count:Q", title="Answers"),
+            alt.Tooltip("share:Q", title="Share of gold row", format=".1%"),
+        ],
+    )
+    text = base.mark_text().encode(
+        text="count:Q",
+        color=alt.condition(alt.datum.count > top / 2, alt.value("white"), alt.value("black")),
+    )
+    name = cell_name(cell) if {"model", "temperature"} <= set(cell) else "cell"
+    return alt.layer(rect, text).properties(
+        title=f"Confusion matrix: {name}", width=alt.Step(80), height=alt.Step(40)
+    )
+
+
+def latency_summary(frame: pd.DataFrame) -> pd.DataFrame:
+    """Per model: answer count and box-plot statistics of latency (ms), Tukey whiskers at 1.5 IQR."""
+    missing = [c for c in ("model", "latency_ms", "predicted") if c not in frame.columns]
+    if missing:
+        raise InputError(f"results frame is missing column(s): {', '.join(missing)}")
+    rows = frame.loc[frame["predicted"].notna() & frame["latency_ms"].notna(), ["model", "latency_ms"]]
+    rows = rows.assign(latency_ms=rows["latency_ms"].astype(float))
+    columns = ["model", "n", "q1", "median", "q3", "p95", "low", "high", "min", "max"]
+    if rows.empty:
+        return pd.DataFrame(columns=columns)
+    g = rows.groupby("model", sort=True)["latency_ms"]
+    stats = g.quantile([0.25, 0.5, 0.75, 0.95]).unstack()
+    stats.columns = ["q1", "median", "q3", "p95"]
+    stats["n"], stats["min"], stats["max"] = g.size(), g.min(), g.max()
+    iqr = stats["q3"] - stats["q1"]
+    bounds = rows.join(stats[["q1", "q3"]].assign(iqr=iqr), on="model")
+    inside = bounds[
+        (bounds["latency_ms"] >= bounds["q1"] - 1.5 * bounds["iqr"])
+        & (bounds["latency_ms"] <= bounds["q3"] + 1.5 * bounds["iqr"])
+    ]
+    whisk = inside.groupby("model")["latency_ms"].agg(["min", "max"])
+    stats["low"], stats["high"] = whisk["min"], whisk["max"]
+    return stats.reset_index()[columns]
+
+
+def latency_distribution(frame: pd.DataFrame) -> alt.LayerChart:
+    """Box plot of answer latency per model (box: quartiles, tick: median, whiskers: 1.5 IQR)."""
+    data = latency_summary(frame).rename(columns={"model": "series"})
+    base = alt.Chart(data).encode(x=alt.X("series:N", title="Model", axis=alt.Axis(labelAngle=0)))
+    y_title = "Latency (ms)"
+    tooltip = [alt.Tooltip("series:N", title="Model"), alt.Tooltip("n:Q", title="Answers")] + [
+        alt.Tooltip(f"{c}:Q", title=t, format=",.0f")
+        for c, t in [("min", "min ms"), ("q1", "p25 ms"), ("median", "p50 ms"), ("q3", "p75 ms"), ("p95", "p95 ms")]
+        + [("max", "max ms")]
+    ]
+    whiskers = base.mark_rule().encode(y=alt.Y("low:Q", title=y_title), y2="high:Q")
+    box = base.mark_bar(size=40).encode(y="q1:Q", y2="q3:Q", color=_palette("Model"), tooltip=tooltip)
+    median = base.mark_tick(color="white", size=40, thickness=2).encode(y="median:Q")
+    return alt.layer(whiskers, box, median).properties(title="Latency per answer by model", width=alt.Step(90))
+
+
+def spend_per_day(runs_frame: pd.DataFrame) -> alt.Chart:
+    """Money spent per day (bars), from a frame with ``day`` and ``cost_usd`` (and optionally ``calls``)."""
+    missing = [c for c in ("day", "cost_usd") if c not in runs_frame.columns]
+    if missing:
+        raise InputError(f"spend frame is missing column(s): {', '.join(missing)}")
+    days = runs_frame.assign(
+        day=pd.to_datetime(runs_frame["day"]).dt.strftime("%Y-%m-%d"),
+        cost_usd=pd.to_numeric(runs_frame["cost_usd"], errors="coerce"),
+        calls=runs_frame["calls"] if "calls" in runs_frame.columns else 0,
+    )
+    data = days.groupby("day", as_index=False, sort=True).agg(cost_usd=("cost_usd", "sum"), calls=("calls", "sum"))
+    tooltip = [
+        alt.Tooltip("day:T", title="Day", format="%Y-%m-%d"),
+        alt.Tooltip("cost_usd:Q", title="Spent (USD)", format="$,.6~f"),
+    ]
+    if "calls" in runs_frame.columns:
+        tooltip.append(alt.Tooltip("calls:Q", title="Calls"))
+    return (
+        alt.Chart(data, title="Spend per day")
+        .mark_bar(color=OKABE_ITO[0], width=alt.RelativeBandSize(0.8))
+        .encode(
+            x=alt.X("day:T", title="Day", timeUnit="yearmonthdate", axis=alt.Axis(format="%Y-%m-%d")),
+            y=alt.Y("cost_usd:Q", title="Spend (USD)", axis=alt.Axis(format=USD_FORMAT)),
+            tooltip=tooltip,
+        )
+    )

@@ -1,0 +1,499 @@
+"""Scores of a run: per-cell accuracy, macro-F1, per-class report, confusion, consistency, costs, paired tests.
+
+Input is the *results frame* of ``storage.repository.results_frame`` (one row per run item) and the
+labels of each prompt version. A *cell* is ``(prompt_version_id, model, temperature)``. A row whose
+``predicted`` is None is not an answer (an error, or still pending) and is left out of every score.
+
+Everything is vectorised (groupby, bincount, matrix products): the work per response is numpy's,
+never a Python loop. Loops run over cells, pairs of cells and distinct values only.
+
+Definitions (checked against scikit-learn in the tests):
+- accuracy = correct / n, where n counts answers and ``unparsed`` is an answer that is wrong;
+- per-class precision/recall/F1 and macro-F1 as ``sklearn`` with ``labels=prompt_labels`` and
+  ``zero_division=0``: ``unparsed`` is a predicted value outside the labels, a label never seen
+  nor predicted has F1 = 0 and still counts in the macro mean;
+- consistency: among samples with two or more answered repeats in a cell, the share whose answers
+  are all the same (``unparsed`` is one value like any label); None when the run has one repeat.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from workbench.errors import InputError
+from workbench.pricing import format_usd
+from workbench.scoring import UNPARSED
+from workbench.stats import Z95, exact_sums, mcnemar_exact, paired_bootstrap_ci, wilson_interval
+
+CELL = ["prompt_version_id", "model", "temperature"]
+REQUIRED = [
+    *CELL,
+    "prompt_name",
+    "sample_index",
+    "repeat",
+    "gold",
+    "predicted",
+    "error",
+    "prompt_tokens",
+    "cached_tokens",
+    "completion_tokens",
+    "cost_usd",
+    "latency_ms",
+    "ttft_ms",
+    "reused",
+]
+TOKENS = ["prompt_tokens", "cached_tokens", "completion_tokens"]
+SIGNIFICANCE = 0.05
+
+
+def _require(frame: pd.DataFrame, columns: list[str]) -> None:
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise InputError(f"results frame is missing column(s): {', '.join(missing)}")
+
+
+@dataclass
+class _Prepared:
+    """The frame reduced to integer codes: cell id, gold and predicted label positions."""
+
+    frame: pd.DataFrame
+    cells: pd.DataFrame  # one row per cell, in cell order: CELL + prompt_name + k (label count)
+    cell: np.ndarray  # cell id per row
+    answered: np.ndarray  # bool per row
+    gold: np.ndarray  # label position of gold in its prompt's labels, -1 if not a label
+    pred: np.ndarray  # label position of predicted, -1 if unparsed/not a label/no answer
+    correct: np.ndarray  # bool per row
+    labels: dict[int, list[str]]
+    kmax: int
+
+
+def _prepare(frame: pd.DataFrame, labels: Mapping[int, list[str]]) -> _Prepared:
+    _require(frame, REQUIRED)
+    frame = frame.reset_index(drop=True)
+    grouped = frame.groupby(CELL, sort=True, dropna=False)
+    cell = grouped.ngroup().to_numpy()
+    cells = grouped.agg(prompt_name=("prompt_name", "first")).reset_index()
+    clean: dict[int, list[str]] = {}
+    gold = np.full(len(frame), -1, dtype=np.int64)
+    pred = np.full(len(frame), -1, dtype=np.int64)
+    for pv, rows in frame.groupby("prompt_version_id").indices.items():
+        if pv not in labels:
+            raise InputError(f"no labels given for prompt version {pv} of the results frame")
+        clean[pv] = list(dict.fromkeys(labels[pv]))
+        gold[rows] = pd.Categorical(frame["gold"].to_numpy()[rows], categories=clean[pv]).codes
+        pred[rows] = pd.Categorical(frame["predicted"].to_numpy()[rows], categories=clean[pv]).codes
+    cells["k"] = [len(clean[pv]) for pv in cells["prompt_version_id"]]
+    answered = frame["predicted"].notna().to_numpy()
+    correct = answered & (gold >= 0) & (gold == pred)
+    kmax = int(cells["k"].max()) if len(cells) else 0
+    return _Prepared(frame, cells, cell, answered, gold, pred, correct, clean, kmax)
+
+
+def _num(value: Any) -> float | None:
+    """A JSON number: numpy scalars made Python floats, NaN made None."""
+    if value is None or pd.isna(value):
+        return None
+    return float(value)
+
+
+def _key(row: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "model": row["model"],
+        "temperature": _num(row["temperature"]),
+        "prompt_version_id": int(row["prompt_version_id"]),
+        "prompt_name": row["prompt_name"],
+    }
+
+
+def _same(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
+    return all(a[k] == b[k] for k in ("model", "temperature", "prompt_version_id"))
+
+
+def cell_name(cell: Mapping[str, Any], with_prompt: bool = False) -> str:
+    """``model @ T`` (``prompt · model @ T`` when several prompts are compared): the label of a cell."""
+    t = cell["temperature"]
+    name = f"{cell['model']} @ {'default' if t is None or pd.isna(t) else f'{t:g}'}"
+    return f"{cell['prompt_name']} · {name}" if with_prompt else name
+
+
+def _consistency(p: _Prepared) -> tuple[dict[int, float | None], dict[int, list[int]]]:
+    """Per cell: share of multi-repeat samples whose answers agree, and the samples that flip."""
+    ncells = len(p.cells)
+    flips: dict[int, list[int]] = {c: [] for c in range(ncells)}
+    if len(p.frame) == 0 or int(p.frame["repeat"].max()) < 1:
+        return dict.fromkeys(range(ncells)), flips
+    ans = pd.DataFrame(
+        {"cell": p.cell[p.answered], "sample": p.frame["sample_index"].to_numpy()[p.answered], "pred": p.pred[p.answered]}
+    )
+    per = ans.groupby(["cell", "sample"], sort=True)["pred"].agg(["min", "max", "size"]).reset_index()
+    per = per[per["size"] >= 2]
+    per["same"] = per["min"] == per["max"]
+    share = per.groupby("cell")["same"].mean()
+    consistency = {c: (float(share[c]) if c in share.index else None) for c in range(ncells)}
+    for c, samples in per.loc[~per["same"]].groupby("cell")["sample"]:
+        flips[int(c)] = [int(s) for s in samples]
+    return consistency, flips
+
+
+def _cells(p: _Prepared) -> list[dict[str, Any]]:
+    f, ncells, answered = p.frame, len(p.cells), p.answered
+    if ncells == 0:
+        return []
+    k1 = p.kmax + 1
+    g = np.where(p.gold >= 0, p.gold, p.kmax)
+    q = np.where(p.pred >= 0, p.pred, p.kmax)
+    flat = (p.cell * k1 + g) * k1 + q
+    tensor = np.bincount(flat[answered], minlength=ncells * k1 * k1).reshape(ncells, k1, k1)
+
+    by = pd.Series(p.cell)
+    errors = (~answered & f["error"].notna().to_numpy()).astype(np.int64)
+    sums = pd.DataFrame(
+        {
+            "errors": errors,
+            "reused": (answered & f["reused"].fillna(False).to_numpy(dtype=bool)).astype(np.int64),
+            "unknown": (answered & f["cost_usd"].isna().to_numpy()).astype(np.int64),
+            **{t: pd.to_numeric(f[t]).where(answered).fillna(0).to_numpy(dtype=np.int64) for t in TOKENS},
+        }
+    ).groupby(by).sum()
+    sums = sums.reindex(range(ncells), fill_value=0)
+    lat = f["latency_ms"].astype(float).where(answered).groupby(by).quantile([0.5, 0.95]).unstack()
+    ttft = f["ttft_ms"].astype(float).where(answered).groupby(by).quantile(0.5)
+    costs = exact_sums(f["cost_usd"].astype(float).where(answered), by)
+    consistency, flips = _consistency(p)
+
+    out = []
+    for c, row in p.cells.iterrows():
+        k, labels = int(row["k"]), p.labels[row["prompt_version_id"]]
+        sub = tensor[c]
+        matrix = sub[:k][:, [*range(k), p.kmax]]
+        tp = np.diag(sub)[:k]
+        predicted, support = sub[:, :k].sum(axis=0), sub[:k, :].sum(axis=1)
+        n, correct = int(sub.sum()), int(tp.sum())
+        with np.errstate(divide="ignore", invalid="ignore"):
+            precision = np.where(predicted > 0, tp / predicted, 0.0)
+            recall = np.where(support > 0, tp / support, 0.0)
+            f1 = np.where(predicted + support > 0, 2 * tp / (predicted + support), 0.0)
+        cost = None if sums.at[c, "unknown"] else float(costs.get(c, 0))
+        low, high = wilson_interval(correct, n, Z95)
+        out.append(
+            {
+                "model": row["model"],
+                "temperature": _num(row["temperature"]),
+                "n": n,
+                "accuracy": correct / n if n else None,
+                "macro_f1": float(f1.mean()) if n and k else None,
+                "unparsed": int(sub[:, p.kmax].sum()),
+                "errors": int(sums.at[c, "errors"]),
+                **{t: int(sums.at[c, t]) for t in TOKENS},
+                "cost_usd": cost,
+                "latency_p50_ms": _num(lat.at[c, 0.5]) if n else None,
+                "latency_p95_ms": _num(lat.at[c, 0.95]) if n else None,
+                "prompt_version_id": int(row["prompt_version_id"]),
+                "prompt_name": row["prompt_name"],
+                "correct": correct,
+                "accuracy_ci95": [low, high],
+                "cost_per_1k_usd": cost / n * 1000 if cost is not None and n else None,
+                "cost_per_correct_usd": cost / correct if cost is not None and correct else None,
+                "ttft_p50_ms": _num(ttft.get(c)) if n else None,
+                "per_class": {
+                    label: {
+                        "precision": float(precision[i]),
+                        "recall": float(recall[i]),
+                        "f1": float(f1[i]),
+                        "support": int(support[i]),
+                    }
+                    for i, label in enumerate(labels)
+                },
+                "confusion": {
+                    "labels": list(labels),
+                    "columns": [*labels, UNPARSED],
+                    "matrix": matrix.astype(int).tolist(),
+                },
+                "consistency": consistency[c],
+                "flips": flips[c],
+                "reused": int(sums.at[c, "reused"]),
+            }
+        )
+    return out
+
+
+def cell_summaries(frame: pd.DataFrame, labels: Mapping[int, list[str]]) -> list[dict[str, Any]]:
+    """One dict per cell, in (prompt_version_id, model, temperature) order: the sweep JSON contract."""
+    return _cells(_prepare(frame, labels))
+
+
+def _pairs(p: _Prepared, seed: int, n_boot: int) -> list[dict[str, Any]]:
+    ncells = len(p.cells)
+    if ncells < 2:
+        return []
+    f = p.frame
+    item = f.groupby(["sample_index", "repeat"], sort=True).ngroup().to_numpy()
+    grid = np.full((int(item.max()) + 1, ncells), -1, dtype=np.int8)
+    grid[item[p.answered], p.cell[p.answered]] = p.correct[p.answered]
+    seen, right = (grid >= 0).astype(np.float64), (grid == 1).astype(np.float64)
+    both_n = np.rint(seen.T @ seen).astype(np.int64)  # paired items per pair of cells
+    right_seen = np.rint(right.T @ seen).astype(np.int64)  # [i, j]: i right where j answered too
+    both_right = np.rint(right.T @ right).astype(np.int64)
+    label_sets = [tuple(sorted(p.labels[pv])) for pv in p.cells["prompt_version_id"]]
+    rng = np.random.default_rng(seed)
+    keys = [_key(row) for _, row in p.cells.iterrows()]
+    out = []
+    for i in range(ncells):
+        for j in range(i + 1, ncells):
+            if label_sets[i] != label_sets[j]:
+                continue
+            n, a_right, b_right = int(both_n[i, j]), int(right_seen[i, j]), int(right_seen[j, i])
+            a_only, b_only = a_right - int(both_right[i, j]), b_right - int(both_right[i, j])
+            low, high = paired_bootstrap_ci(a_only, b_only, n, rng, n_boot)
+            out.append(
+                {
+                    "a": keys[i],
+                    "b": keys[j],
+                    "n": n,
+                    "a_correct": a_right,
+                    "b_correct": b_right,
+                    "a_only_correct": a_only,
+                    "b_only_correct": b_only,
+                    "mcnemar_p": mcnemar_exact(a_only, b_only),
+                    "diff": (a_right - b_right) / n if n else None,
+                    "diff_ci95": [low, high],
+                }
+            )
+    return out
+
+
+def pair_tests(
+    frame: pd.DataFrame, labels: Mapping[int, list[str]], seed: int = 0, n_boot: int = 2000
+) -> list[dict[str, Any]]:
+    """Every pair of cells with the same labels, paired on (sample_index, repeat) where both answered.
+
+    ``mcnemar_p`` is the exact two-sided McNemar test; ``diff_ci95`` a paired bootstrap percentile
+    interval of the accuracy difference (a minus b), reproducible for a given ``seed``.
+    """
+    if n_boot < 1:
+        raise InputError(f"n_boot must be at least 1, got {n_boot}")
+    return _pairs(_prepare(frame, labels), seed, n_boot)
+
+
+def pareto_frontier(cells: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Cells no other cell beats on both cost per 1k (lower) and accuracy (higher), cheapest first.
+
+    Cells of unknown cost or without answers are left out; equal cells are all kept.
+    """
+    kept = [c for c in cells if c.get("cost_per_1k_usd") is not None and c.get("accuracy") is not None]
+    if not kept:
+        return []
+    cost = np.array([c["cost_per_1k_usd"] for c in kept], dtype=float)
+    acc = np.array([c["accuracy"] for c in kept], dtype=float)
+    no_worse = (cost[None, :] <= cost[:, None]) & (acc[None, :] >= acc[:, None])
+    better = (cost[None, :] < cost[:, None]) | (acc[None, :] > acc[:, None])
+    dominated = (no_worse & better).any(axis=1)
+    order = np.lexsort((-acc, cost))
+    return [_key(kept[i]) for i in order if not dominated[i]]
+
+
+def _fmt_p(p: float) -> str:
+    return "p<0.001" if p < 0.001 else f"p={p:.2g}"
+
+
+def recommend(
+    cells: list[dict[str, Any]], pairs: list[dict[str, Any]], tolerance: float = 0.02
+) -> dict[str, Any] | None:
+    """The cheapest cell whose accuracy is within ``tolerance`` of the best, with the test against the best.
+
+    The best is the most accurate cell (ties: known and lower cost, then more answers). Among the
+    cells within tolerance the one with the lowest known cost per 1k wins (ties: higher accuracy);
+    a cell of unknown cost is only chosen when every cell within tolerance has unknown cost, and
+    then it is the best itself. None when no cell has an answer.
+    """
+    if not (isinstance(tolerance, int | float) and 0 <= tolerance <= 1) or math.isnan(tolerance):
+        raise InputError(f"tolerance must be a number between 0 and 1, got {tolerance!r}")
+    scored = [c for c in cells if c.get("accuracy") is not None]
+    if not scored:
+        return None
+
+    def best_key(c: dict[str, Any]) -> tuple[Any, ...]:
+        cost = c["cost_per_1k_usd"]
+        return (c["accuracy"], cost is not None, -cost if cost is not None else 0.0, c["n"])
+
+    best = max(scored, key=best_key)
+    within = [c for c in scored if c["accuracy"] >= best["accuracy"] - tolerance - 1e-12]
+    priced = [c for c in within if c["cost_per_1k_usd"] is not None]
+    rec = min(priced, key=lambda c: (c["cost_per_1k_usd"], -c["accuracy"], -c["n"])) if priced else best
+    is_best = _same(rec, best)
+    several = len({c["prompt_version_id"] for c in cells}) > 1
+    name, best_name = cell_name(rec, several), cell_name(best, several)
+    p_value, diff = None, None
+    if not is_best:
+        for pair in pairs:
+            if (_same(pair["a"], rec) and _same(pair["b"], best)) or (_same(pair["a"], best) and _same(pair["b"], rec)):
+                p_value = pair["mcnemar_p"]
+                diff = pair["diff"] if _same(pair["a"], rec) else (-pair["diff"] if pair["diff"] is not None else None)
+    if is_best:
+        verdict = "is the best"
+    elif p_value is None:
+        verdict = "not tested against the best (no paired answers)"
+    elif p_value >= SIGNIFICANCE:
+        verdict = f"no significant difference from the best ({_fmt_p(p_value)})"
+    elif diff is not None and diff > 0:
+        verdict = f"significantly better than the best on the paired items ({_fmt_p(p_value)})"
+    else:
+        verdict = f"significantly worse than the best ({_fmt_p(p_value)})"
+    points = f"{tolerance * 100:g} points"
+    if not priced:
+        reason = f"costs are unknown for every cell within {points} of the best, so the most accurate, {name}, is chosen"
+    elif is_best:
+        reason = (
+            f"{name} has the best accuracy ({rec['accuracy']:.1%}) and no cell within {points} of it is cheaper "
+            f"({format_usd(rec['cost_per_1k_usd'])} per 1k items)"
+        )
+    else:
+        reason = (
+            f"{name} is the cheapest cell within {points} of the best accuracy: {rec['accuracy']:.1%} vs "
+            f"{best['accuracy']:.1%} for {best_name}, at {format_usd(rec['cost_per_1k_usd'])} vs "
+            f"{format_usd(best['cost_per_1k_usd'])} per 1k items"
+        )
+    fields = ("model", "temperature", "prompt_version_id", "prompt_name", "accuracy", "cost_per_1k_usd")
+    return {
+        **{k: rec[k] for k in fields},
+        "best": {k: best[k] for k in fields},
+        "mcnemar_p": p_value,
+        "verdict": verdict,
+        "reason": reason,
+    }
+
+
+def _clean(value: Any) -> Any:
+    """JSON-safe copy: numpy scalars to Python, NaN to None."""
+    if isinstance(value, dict):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def build_report(
+    frame: pd.DataFrame, labels: Mapping[int, list[str]], run_id: int, tolerance: float = 0.02
+) -> dict[str, Any]:
+    """Everything the report screens, the CLI and the CSV export show for a run, JSON-serialisable."""
+    prepared = _prepare(frame, labels)
+    cells = _cells(prepared)
+    pairs = _pairs(prepared, seed=0, n_boot=2000)
+    return _clean(
+        {
+            "run_id": run_id,
+            "cells": cells,
+            "pairs": pairs,
+            "pareto": pareto_frontier(cells),
+            "recommendation": recommend(cells, pairs, tolerance),
+            "tolerance": tolerance,
+        }
+    )
+
+
+# --- per-sample views --------------------------------------------------------------------------
+
+SAMPLE_COLUMNS = [
+    "prompt_version_id",
+    "prompt_name",
+    "model",
+    "temperature",
+    "sample_index",
+    "repeat",
+    "gold",
+    "predicted",
+    "correct",
+    "output",
+    "error",
+    "cost_usd",
+    "latency_ms",
+    "prompt_tokens",
+    "completion_tokens",
+    "reused",
+]
+
+
+def _correct(frame: pd.DataFrame) -> pd.Series:
+    """True/False per answered row, NA where there is no answer."""
+    answered = frame["predicted"].notna()
+    right = answered & (frame["predicted"] == frame["gold"]) & (frame["predicted"] != UNPARSED)
+    return right.astype("boolean").where(answered, pd.NA)
+
+
+def per_sample(frame: pd.DataFrame) -> pd.DataFrame:
+    """One row per run item, ordered by cell, sample and repeat (the samples CSV)."""
+    _require(frame, [c for c in SAMPLE_COLUMNS if c != "correct"])
+    out = frame.assign(correct=_correct(frame))[SAMPLE_COLUMNS]
+    return out.sort_values([*CELL, "sample_index", "repeat"], kind="stable").reset_index(drop=True)
+
+
+def hard_set(frame: pd.DataFrame) -> list[int]:
+    """Samples whose answers are not all the same label: cells disagree, or a cell's repeats flip."""
+    _require(frame, ["sample_index", "predicted"])
+    answers = frame[frame["predicted"].notna()]
+    distinct = answers.groupby("sample_index")["predicted"].nunique()
+    return [int(s) for s in distinct.index[distinct > 1]]
+
+
+def disagreements(frame: pd.DataFrame) -> pd.DataFrame:
+    """The hard set as a table: sample_index, gold, variables, then one column per cell of its answers.
+
+    Each cell column holds that cell's parsed answers in repeat order joined by " / " (NA when the
+    cell has no answer for the sample). Columns are named ``model @ T`` (prefixed by the prompt name
+    when the run compares several prompts).
+    """
+    _require(frame, [*CELL, "prompt_name", "sample_index", "repeat", "gold", "predicted", "variables"])
+    hard = hard_set(frame)
+    cells = frame.groupby(CELL, sort=True, dropna=False)["prompt_name"].first().reset_index()
+    several = cells["prompt_version_id"].nunique() > 1
+    names = [cell_name(row, several) for _, row in cells.iterrows()]
+    base = frame[frame["sample_index"].isin(hard)].groupby("sample_index", sort=True)[["gold", "variables"]].first()
+    answers = frame[frame["sample_index"].isin(hard) & frame["predicted"].notna()]
+    keyed = answers.merge(cells.assign(column=names)[[*CELL, "column"]], on=CELL, how="left")
+    wide = keyed.groupby(["sample_index", "column", "repeat"])["predicted"].first().unstack(["column", "repeat"])
+    out = base.copy()
+    present = set(wide.columns.get_level_values(0)) if len(wide.columns) else set()
+    for name in names:
+        text = pd.Series(pd.NA, index=out.index, dtype="object")
+        if name in present:
+            part = wide[name].reindex(out.index)
+            for r in sorted(part.columns):
+                col = part[r].astype("object")
+                first, more = col.notna() & text.isna(), col.notna() & text.notna()
+                text[first] = col[first]
+                text[more] = text[more] + " / " + col[more]
+        out[name] = text
+    return out.reset_index()
+
+
+def samples_for(
+    frame: pd.DataFrame, cell: Mapping[str, Any], gold: str | None = None, predicted: str | None = None
+) -> pd.DataFrame:
+    """The answered rows of one cell (a confusion-matrix square when ``gold``/``predicted`` are given)."""
+    _require(frame, [*CELL, "sample_index", "repeat", "gold", "predicted", "output", "variables"])
+    missing = [k for k in ("model", "temperature") if k not in cell]
+    if missing:
+        raise InputError(f"cell is missing {', '.join(missing)}")
+    mask = frame["predicted"].notna() & (frame["model"] == cell["model"])
+    t = cell["temperature"]
+    temps = frame["temperature"].astype(float)
+    mask &= temps.isna() if t is None else np.isclose(temps, float(t), rtol=0, atol=1e-9)
+    if cell.get("prompt_version_id") is not None:
+        mask &= frame["prompt_version_id"] == cell["prompt_version_id"]
+    if gold is not None:
+        mask &= frame["gold"] == gold
+    if predicted is not None:
+        mask &= frame["predicted"] == predicted
+    cols = ["sample_index", "repeat", "gold", "predicted", "output", "variables"]
+    extra = [c for c in ("cost_usd", "latency_ms") if c in frame.columns]
+    return frame.loc[mask, cols + extra].sort_values(["sample_index", "repeat"]).reset_index(drop=True)

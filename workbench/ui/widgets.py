@@ -1,0 +1,63 @@
+"""Small widgets the pages share: error display, capped tables, pickers for stored things."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pandas as pd
+import streamlit as st
+from sqlalchemy.engine import Engine
+
+from workbench.errors import WorkbenchError
+from workbench.storage import repository as repo
+
+TABLE_CAP = 500
+
+
+@contextmanager
+def shown_errors() -> Iterator[None]:
+    """Show a :class:`WorkbenchError` as one ``st.error`` line instead of a traceback.
+
+    The rest of the ``with`` block is skipped; the page goes on after it.
+    """
+    try:
+        yield
+    except WorkbenchError as exc:
+        st.error(str(exc), icon=":material/error:")
+
+
+def capped_table(frame: pd.DataFrame, what: str = "rows", cap: int = TABLE_CAP, **kwargs) -> None:
+    """A dataframe of at most ``cap`` rows, with a count when more were left out."""
+    kwargs.setdefault("hide_index", True)
+    st.dataframe(frame.head(cap), **kwargs)
+    if len(frame) > cap:
+        st.caption(f"Showing the first {cap:,} of {len(frame):,} {what}.")
+
+
+def version_options(engine: Engine) -> dict[int, str]:
+    """Stored prompt versions, newest first: id -> "name v3 · note (#id)"."""
+    frame = repo.list_prompt_versions(engine)
+    options: dict[int, str] = {}
+    for row in frame.itertuples():
+        note = f" · {row.note}" if row.note else ""
+        options[int(row.id)] = f"{row.name} v{row.version}{note} (#{row.id})"
+    return options
+
+
+def dataset_options(engine: Engine) -> dict[int, str]:
+    """Stored data sets, newest first: id -> "name · N rows (#id)"."""
+    frame = repo.list_datasets(engine)
+    return {int(r.id): f"{r.name} · {r.rows:,} rows (#{r.id})" for r in frame.itertuples()}
+
+
+def dataset_for_prompt(datasets: dict[int, str], prompt_name: str) -> int | None:
+    """The newest data set whose name starts with the prompt's name (the examples pair up this way)."""
+    for dataset_id, label in datasets.items():
+        if label.split(" · ")[0].split(".")[0] == prompt_name:
+            return dataset_id
+    return None
+
+
+def run_label(row) -> str:
+    return f"#{row.id} · {row.name} · {row.status}"

@@ -1,0 +1,66 @@
+"""Choosing the cell to ship: the winner of a run, or the one the user names."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from workbench.datasets import SampleSet
+from workbench.errors import InputError
+from workbench.export import ExportSpec
+from workbench.service import Workbench
+from workbench.storage import repository as repo
+
+
+def winner(cells: list[dict[str, Any]]) -> dict[str, Any]:
+    """Highest accuracy; ties broken by lower cost (unknown cost last), then lower temperature."""
+    answered = [c for c in cells if c.get("accuracy") is not None]
+    if not answered:
+        raise InputError("the run has no answered cell to export")
+
+    def key(cell: dict[str, Any]) -> tuple:
+        cost = cell.get("cost_per_1k_usd")
+        temperature = cell.get("temperature")
+        return (-cell["accuracy"], cost is None, cost or 0.0, temperature is None, temperature or 0.0)
+
+    return min(answered, key=key)
+
+
+def pick(cells: list[dict[str, Any]], model: str | None, temperature: float | None) -> dict[str, Any]:
+    """The named cell, or the winner when neither model nor temperature is given."""
+    if model is None and temperature is None:
+        return winner(cells)
+    chosen = [
+        c for c in cells
+        if (model is None or c["model"] == model)
+        and (temperature is None or (c["temperature"] is not None and abs(c["temperature"] - temperature) < 1e-9))
+    ]
+    if not chosen:
+        have = ", ".join(sorted({f"{c['model']}@{c['temperature']}" for c in cells}))
+        raise InputError(f"no cell {model or '*'} at temperature {temperature if temperature is not None else '*'}"
+                         f" in this run (cells: {have})")
+    return winner(chosen)
+
+
+def spec_for_run(
+    wb: Workbench, run_id: int, model: str | None = None, temperature: float | None = None
+) -> tuple[ExportSpec, SampleSet, dict[str, Any]]:
+    """The export spec of a run's chosen cell, its sample set and the cell's figures."""
+    from workbench.metrics import cell_summaries
+
+    run = repo.get_run(wb.engine, run_id)
+    frame, labels = repo.results_frame(wb.engine, run_id)
+    cell = pick(cell_summaries(frame, labels), model, temperature)
+    _, prompt = repo.get_prompt_version(wb.engine, cell["prompt_version_id"])
+    ci = cell.get("accuracy_ci95") or [None, None]
+    spec = ExportSpec(
+        prompt=prompt,
+        model=cell["model"],
+        temperature=cell["temperature"],
+        run_id=run.id,
+        accuracy=cell["accuracy"],
+        accuracy_ci95=(ci[0], ci[1]),
+        cost_per_1k_usd=cell.get("cost_per_1k_usd"),
+        n=cell["n"],
+        created=run.created_at.date().isoformat(),
+    )
+    return spec, repo.load_dataset(wb.engine, run.dataset_id), cell
