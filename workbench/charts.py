@@ -129,7 +129,10 @@ def cost_vs_accuracy(report: Mapping[str, Any]) -> alt.LayerChart:
     def flag(keys: list[Mapping[str, Any]]) -> pd.Series:
         marks = {(k["prompt_version_id"], k["model"], k["temperature"]) for k in keys}
         return pd.Series(
-            [(p, m, t) in marks for p, m, t in zip(data["prompt_version_id"], data["model"], data["temperature"])],
+            [
+                (p, m, t) in marks
+                for p, m, t in zip(data["prompt_version_id"], data["model"], data["temperature"], strict=True)
+            ],
             index=data.index,
             dtype=bool,
         )
@@ -152,10 +155,14 @@ def cost_vs_accuracy(report: Mapping[str, Any]) -> alt.LayerChart:
         .mark_line(color="#555555", strokeDash=[4, 3])
         .encode(order="cost_per_1k_usd:Q")
     )
-    points = base.mark_point(filled=True, size=90).encode(color=_palette("Model"), shape=alt.Shape("temperature:O", title="Temperature"), tooltip=tooltip)
+    points = base.mark_point(filled=True, size=90).encode(
+        color=_palette("Model"), shape=alt.Shape("temperature:O", title="Temperature"), tooltip=tooltip
+    )
     ring = base.transform_filter(alt.datum.recommended).mark_point(size=450, color="#000000", strokeWidth=2)
-    label = base.transform_filter(alt.datum.recommended).mark_text(align="left", dx=14, dy=-10).encode(
-        text=alt.value("recommended")
+    label = (
+        base.transform_filter(alt.datum.recommended)
+        .mark_text(align="left", dx=14, dy=-10)
+        .encode(text=alt.value("recommended"))
     )
     title = "Cost against accuracy (dashed: Pareto frontier, ring: recommended)"
     if unknown:
@@ -195,9 +202,7 @@ def confusion_heatmap(cell: Mapping[str, Any]) -> alt.LayerChart:
         color=alt.condition(alt.datum.count > top / 2, alt.value("white"), alt.value("black")),
     )
     name = cell_name(cell) if {"model", "temperature"} <= set(cell) else "cell"
-    return alt.layer(rect, text).properties(
-        title=f"Confusion matrix: {name}", width=alt.Step(80), height=alt.Step(40)
-    )
+    return alt.layer(rect, text).properties(title=f"Confusion matrix: {name}", width=alt.Step(80), height=alt.Step(40))
 
 
 def latency_summary(frame: pd.DataFrame) -> pd.DataFrame:
@@ -230,10 +235,11 @@ def latency_distribution(frame: pd.DataFrame) -> alt.LayerChart:
     data = latency_summary(frame).rename(columns={"model": "series"})
     base = alt.Chart(data).encode(x=alt.X("series:N", title="Model", axis=alt.Axis(labelAngle=0)))
     y_title = "Latency (ms)"
-    tooltip = [alt.Tooltip("series:N", title="Model"), alt.Tooltip("n:Q", title="Answers")] + [
-        alt.Tooltip(f"{c}:Q", title=t, format=",.0f")
-        for c, t in [("min", "min ms"), ("q1", "p25 ms"), ("median", "p50 ms"), ("q3", "p75 ms"), ("p95", "p95 ms")]
-        + [("max", "max ms")]
+    quantiles = [("min", "min"), ("q1", "p25"), ("median", "p50"), ("q3", "p75"), ("p95", "p95"), ("max", "max")]
+    tooltip = [
+        alt.Tooltip("series:N", title="Model"),
+        alt.Tooltip("n:Q", title="Answers"),
+        *(alt.Tooltip(f"{c}:Q", title=f"{t} (ms)", format=",.0f") for c, t in quantiles),
     ]
     whiskers = base.mark_rule().encode(y=alt.Y("low:Q", title=y_title), y2="high:Q")
     box = base.mark_bar(size=40).encode(y="q1:Q", y2="q3:Q", color=_palette("Model"), tooltip=tooltip)

@@ -58,9 +58,10 @@ def _as_frame(data: pd.DataFrame | Iterable[Mapping[str, Any]]) -> pd.DataFrame:
 
 
 def to_csv_bytes(frame: pd.DataFrame | Iterable[Mapping[str, Any]]) -> bytes:
-    """UTF-8 CSV of ``frame`` (no index), injection-safe: for download buttons."""
+    """UTF-8 CSV of ``frame`` (no index, CRLF line ends), injection-safe: for download buttons."""
     buffer = io.StringIO()
-    sanitize(_as_frame(frame)).to_csv(buffer, index=False, lineterminator="\n")
+    # CRLF line ends (RFC 4180) also make the csv writer quote a cell holding a lone \r or \n
+    sanitize(_as_frame(frame)).to_csv(buffer, index=False, lineterminator="\r\n")
     return buffer.getvalue().encode("utf-8")
 
 
@@ -148,4 +149,3 @@ def write_report_csv(report: Mapping[str, Any], per_sample_frame: pd.DataFrame, 
         "samples.csv": per_sample_frame,
     }
     return [write_csv(frame, directory / name) for name, frame in tables.items()]
-

@@ -82,12 +82,16 @@ def _prepare(frame: pd.DataFrame, labels: Mapping[int, list[str]]) -> _Prepared:
     clean: dict[int, list[str]] = {}
     gold = np.full(len(frame), -1, dtype=np.int64)
     pred = np.full(len(frame), -1, dtype=np.int64)
+    gold_codes, gold_uniques = pd.factorize(frame["gold"])  # once over the frame; per prompt only the uniques
+    pred_codes, pred_uniques = pd.factorize(frame["predicted"])
     for pv, rows in frame.groupby("prompt_version_id").indices.items():
         if pv not in labels:
             raise InputError(f"no labels given for prompt version {pv} of the results frame")
         clean[pv] = list(dict.fromkeys(labels[pv]))
-        gold[rows] = pd.Categorical(frame["gold"].to_numpy()[rows], categories=clean[pv]).codes
-        pred[rows] = pd.Categorical(frame["predicted"].to_numpy()[rows], categories=clean[pv]).codes
+        index = pd.Index(clean[pv], dtype=object)
+        # position of each distinct value in the labels, then -1 appended for NA (code -1)
+        gold[rows] = np.append(index.get_indexer(pd.Index(gold_uniques, dtype=object)), -1)[gold_codes[rows]]
+        pred[rows] = np.append(index.get_indexer(pd.Index(pred_uniques, dtype=object)), -1)[pred_codes[rows]]
     cells["k"] = [len(clean[pv]) for pv in cells["prompt_version_id"]]
     answered = frame["predicted"].notna().to_numpy()
     correct = answered & (gold >= 0) & (gold == pred)
@@ -129,7 +133,11 @@ def _consistency(p: _Prepared) -> tuple[dict[int, float | None], dict[int, list[
     if len(p.frame) == 0 or int(p.frame["repeat"].max()) < 1:
         return dict.fromkeys(range(ncells)), flips
     ans = pd.DataFrame(
-        {"cell": p.cell[p.answered], "sample": p.frame["sample_index"].to_numpy()[p.answered], "pred": p.pred[p.answered]}
+        {
+            "cell": p.cell[p.answered],
+            "sample": p.frame["sample_index"].to_numpy()[p.answered],
+            "pred": p.pred[p.answered],
+        }
     )
     per = ans.groupby(["cell", "sample"], sort=True)["pred"].agg(["min", "max", "size"]).reset_index()
     per = per[per["size"] >= 2]
@@ -153,14 +161,19 @@ def _cells(p: _Prepared) -> list[dict[str, Any]]:
 
     by = pd.Series(p.cell)
     errors = (~answered & f["error"].notna().to_numpy()).astype(np.int64)
-    sums = pd.DataFrame(
-        {
-            "errors": errors,
-            "reused": (answered & f["reused"].fillna(False).to_numpy(dtype=bool)).astype(np.int64),
-            "unknown": (answered & f["cost_usd"].isna().to_numpy()).astype(np.int64),
-            **{t: pd.to_numeric(f[t]).where(answered).fillna(0).to_numpy(dtype=np.int64) for t in TOKENS},
-        }
-    ).groupby(by).sum()
+    reused = answered & f["reused"].astype("boolean").fillna(False).to_numpy(dtype=bool)
+    sums = (
+        pd.DataFrame(
+            {
+                "errors": errors,
+                "reused": reused.astype(np.int64),
+                "unknown": (answered & f["cost_usd"].isna().to_numpy()).astype(np.int64),
+                **{t: pd.to_numeric(f[t]).where(answered).fillna(0).to_numpy(dtype=np.int64) for t in TOKENS},
+            }
+        )
+        .groupby(by)
+        .sum()
+    )
     sums = sums.reindex(range(ncells), fill_value=0)
     lat = f["latency_ms"].astype(float).where(answered).groupby(by).quantile([0.5, 0.95]).unstack()
     ttft = f["ttft_ms"].astype(float).where(answered).groupby(by).quantile(0.5)
@@ -241,31 +254,29 @@ def _pairs(p: _Prepared, seed: int, n_boot: int) -> list[dict[str, Any]]:
     right_seen = np.rint(right.T @ seen).astype(np.int64)  # [i, j]: i right where j answered too
     both_right = np.rint(right.T @ right).astype(np.int64)
     label_sets = [tuple(sorted(p.labels[pv])) for pv in p.cells["prompt_version_id"]]
-    rng = np.random.default_rng(seed)
     keys = [_key(row) for _, row in p.cells.iterrows()]
-    out = []
-    for i in range(ncells):
-        for j in range(i + 1, ncells):
-            if label_sets[i] != label_sets[j]:
-                continue
-            n, a_right, b_right = int(both_n[i, j]), int(right_seen[i, j]), int(right_seen[j, i])
-            a_only, b_only = a_right - int(both_right[i, j]), b_right - int(both_right[i, j])
-            low, high = paired_bootstrap_ci(a_only, b_only, n, rng, n_boot)
-            out.append(
-                {
-                    "a": keys[i],
-                    "b": keys[j],
-                    "n": n,
-                    "a_correct": a_right,
-                    "b_correct": b_right,
-                    "a_only_correct": a_only,
-                    "b_only_correct": b_only,
-                    "mcnemar_p": mcnemar_exact(a_only, b_only),
-                    "diff": (a_right - b_right) / n if n else None,
-                    "diff_ci95": [low, high],
-                }
-            )
-    return out
+    i, j = np.triu_indices(ncells, k=1)
+    same = np.array([label_sets[x] == label_sets[y] for x, y in zip(i, j, strict=True)], dtype=bool)
+    i, j = i[same], j[same]
+    n = both_n[i, j]
+    a_right, b_right = right_seen[i, j], right_seen[j, i]
+    a_only, b_only = a_right - both_right[i, j], b_right - both_right[i, j]
+    low, high = paired_bootstrap_ci(a_only, b_only, n, np.random.default_rng(seed), n_boot)
+    return [
+        {
+            "a": keys[i[x]],
+            "b": keys[j[x]],
+            "n": int(n[x]),
+            "a_correct": int(a_right[x]),
+            "b_correct": int(b_right[x]),
+            "a_only_correct": int(a_only[x]),
+            "b_only_correct": int(b_only[x]),
+            "mcnemar_p": mcnemar_exact(a_only[x], b_only[x]),
+            "diff": (int(a_right[x]) - int(b_right[x])) / int(n[x]) if n[x] else None,
+            "diff_ci95": [_num(low[x]), _num(high[x])],
+        }
+        for x in range(len(i))
+    ]
 
 
 def pair_tests(
@@ -347,7 +358,9 @@ def recommend(
         verdict = f"significantly worse than the best ({_fmt_p(p_value)})"
     points = f"{tolerance * 100:g} points"
     if not priced:
-        reason = f"costs are unknown for every cell within {points} of the best, so the most accurate, {name}, is chosen"
+        reason = (
+            f"costs are unknown for every cell within {points} of the best, so the most accurate, {name}, is chosen"
+        )
     elif is_best:
         reason = (
             f"{name} has the best accuracy ({rec['accuracy']:.1%}) and no cell within {points} of it is cheaper "
@@ -440,40 +453,42 @@ def per_sample(frame: pd.DataFrame) -> pd.DataFrame:
 def hard_set(frame: pd.DataFrame) -> list[int]:
     """Samples whose answers are not all the same label: cells disagree, or a cell's repeats flip."""
     _require(frame, ["sample_index", "predicted"])
-    answers = frame[frame["predicted"].notna()]
-    distinct = answers.groupby("sample_index")["predicted"].nunique()
-    return [int(s) for s in distinct.index[distinct > 1]]
+    codes = pd.factorize(frame["predicted"])[0]
+    answered = codes >= 0
+    spread = pd.Series(codes[answered]).groupby(frame["sample_index"].to_numpy()[answered]).agg(["min", "max"])
+    return [int(s) for s in spread.index[spread["min"] != spread["max"]]]
 
 
 def disagreements(frame: pd.DataFrame) -> pd.DataFrame:
     """The hard set as a table: sample_index, gold, variables, then one column per cell of its answers.
 
-    Each cell column holds that cell's parsed answers in repeat order joined by " / " (NA when the
+    Each cell column holds that cell's parsed answers in repeat order joined by " / " (None when the
     cell has no answer for the sample). Columns are named ``model @ T`` (prefixed by the prompt name
     when the run compares several prompts).
     """
     _require(frame, [*CELL, "prompt_name", "sample_index", "repeat", "gold", "predicted", "variables"])
-    hard = hard_set(frame)
-    cells = frame.groupby(CELL, sort=True, dropna=False)["prompt_name"].first().reset_index()
+    hard = pd.Index(hard_set(frame))
+    grouped = frame.groupby(CELL, sort=True, dropna=False)
+    cells = grouped["prompt_name"].first().reset_index()
     several = cells["prompt_version_id"].nunique() > 1
     names = [cell_name(row, several) for _, row in cells.iterrows()]
-    base = frame[frame["sample_index"].isin(hard)].groupby("sample_index", sort=True)[["gold", "variables"]].first()
-    answers = frame[frame["sample_index"].isin(hard) & frame["predicted"].notna()]
-    keyed = answers.merge(cells.assign(column=names)[[*CELL, "column"]], on=CELL, how="left")
-    wide = keyed.groupby(["sample_index", "column", "repeat"])["predicted"].first().unstack(["column", "repeat"])
-    out = base.copy()
-    present = set(wide.columns.get_level_values(0)) if len(wide.columns) else set()
-    for name in names:
-        text = pd.Series(pd.NA, index=out.index, dtype="object")
-        if name in present:
-            part = wide[name].reindex(out.index)
-            for r in sorted(part.columns):
-                col = part[r].astype("object")
-                first, more = col.notna() & text.isna(), col.notna() & text.notna()
-                text[first] = col[first]
-                text[more] = text[more] + " / " + col[more]
-        out[name] = text
-    return out.reset_index()
+    cell = grouped.ngroup().to_numpy()
+    row = hard.get_indexer(frame["sample_index"])
+    keep = (row >= 0) & frame["predicted"].notna().to_numpy()
+    row, cell, repeat = row[keep], cell[keep], frame["repeat"].to_numpy()[keep]
+    order = np.lexsort((repeat, cell, row))
+    key = (row * len(names) + cell)[order]
+    starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]]) if len(key) else np.array([], dtype=np.int64)
+    pieces = frame["predicted"].to_numpy(dtype=object)[keep][order]
+    later = np.ones(len(pieces), dtype=bool)
+    later[starts] = False
+    pieces[later] = " / " + pieces[later]  # object arrays: string concatenation element-wise, in C
+    table = np.full((len(hard), len(names)), None, dtype=object)
+    if len(starts):
+        table[key[starts] // len(names), key[starts] % len(names)] = np.add.reduceat(pieces, starts)
+    first = frame[frame["sample_index"].isin(hard)].drop_duplicates("sample_index").set_index("sample_index")
+    out = first.reindex(hard)[["gold", "variables"]].rename_axis("sample_index").reset_index()
+    return pd.concat([out, pd.DataFrame(table, columns=names)], axis=1)
 
 
 def samples_for(

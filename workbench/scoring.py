@@ -5,11 +5,14 @@ its source into generated scripts so that production code parses answers exactly
 workbench scored them.
 
 The rule: normalise case, whitespace and punctuation, then look for exactly one of the prompt's
-labels as a whole word (or word sequence). "Positive.", "Label: negative" and " NEUTRAL\\n" all
+labels as a whole word (or word sequence). An answer that is a JSON object (structured output,
+optionally in a code fence) is read by its values first: exactly one value equal to a label wins,
+so ``{"sentiment": "positive", "reasoning": "not negative at all"}`` is positive. "Positive.", "Label: negative" and " NEUTRAL\\n" all
 parse. When a label is part of a longer label that also matches ("spam" inside "not spam"), the
 longer one wins. No label, or two different labels, is ``unparsed`` and counts as wrong.
 """
 
+import json
 import re
 import unicodedata
 
@@ -22,6 +25,26 @@ def normalize(text):
     """Lower case, accents kept, every run of punctuation/whitespace made one space."""
     text = unicodedata.normalize("NFKC", str(text)).casefold()
     return _NON_WORD.sub(" ", text).strip()
+
+
+def _json_label(output, forms):
+    """The label named by exactly one value of a JSON-object answer, else None."""
+    text = str(output).strip()
+    if text.startswith("```"):
+        text = text.split("\n", 1)[1] if "\n" in text else ""
+        text = text.rsplit("```", 1)[0].strip()
+    if not text.startswith("{"):
+        return None
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return None
+    if not isinstance(data, dict):
+        return None
+    values = list(data.values())
+    values += [v for inner in data.values() if isinstance(inner, dict) for v in inner.values()]
+    found = {forms[normalize(v)] for v in values if isinstance(v, str) and normalize(v) in forms}
+    return found.pop() if len(found) == 1 else None
 
 
 def parse_label(output, labels):
@@ -38,6 +61,9 @@ def parse_label(output, labels):
             forms.setdefault(form, label)
     if text in forms:
         return forms[text]
+    structured = _json_label(output, forms)
+    if structured is not None:
+        return structured
     padded = " " + text + " "
     spans = {}
     for form, label in forms.items():

@@ -11,9 +11,13 @@ from decimal import Decimal
 
 import numpy as np
 import pandas as pd
+from numpy.typing import ArrayLike
 
 Z95 = 1.959963984540054
 """The two-sided 95% normal quantile, ``scipy.stats.norm.ppf(0.975)``."""
+
+_PAIR_CHUNK = 256
+"""Pairs bootstrapped per batch: memory is ``n_boot * _PAIR_CHUNK`` integers."""
 
 _EXACT_LIMIT = 1000
 """Up to this many discordant pairs the McNemar tail is summed in exact integers; above, in log space."""
@@ -59,22 +63,38 @@ def mcnemar_exact(a_only: int, b_only: int) -> float:
 
 
 def paired_bootstrap_ci(
-    a_only: int, b_only: int, n: int, rng: np.random.Generator, n_boot: int = 2000, level: float = 0.95
-) -> tuple[float | None, float | None]:
-    """Percentile interval of ``accuracy(a) - accuracy(b)`` by resampling the ``n`` paired items.
+    a_only: ArrayLike,
+    b_only: ArrayLike,
+    n: ArrayLike,
+    rng: np.random.Generator,
+    n_boot: int = 2000,
+    level: float = 0.95,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Percentile intervals of ``accuracy(a) - accuracy(b)`` by resampling paired items, for many pairs at once.
 
     Each paired item contributes +1 (only a right), -1 (only b right) or 0 to the difference, so a
-    bootstrap resample of ``n`` items is fully described by how many of each it drew: one
-    multinomial draw per resample has exactly the distribution of resampling item indices, at a
-    cost independent of ``n`` (``n_boot`` draws instead of ``n_boot * n`` indices).
+    bootstrap resample of ``n`` items is fully described by how many of each it drew: a multinomial
+    draw, which has exactly the distribution of resampling item indices at a cost independent of
+    ``n``. It is drawn as two binomials (``x_a ~ Bin(n, p_a)``, then ``x_b ~ Bin(n - x_a, p_b / (1 - p_a))``),
+    vectorised over resamples and pairs. Arrays in, arrays out (NaN where ``n == 0``).
     """
-    if n <= 0:
-        return None, None
-    counts = rng.multinomial(n, [a_only / n, b_only / n, (n - a_only - b_only) / n], size=n_boot)
-    diffs = (counts[:, 0] - counts[:, 1]) / n
+    a = np.atleast_1d(np.asarray(a_only, dtype=np.int64))
+    b = np.atleast_1d(np.asarray(b_only, dtype=np.int64))
+    size = np.atleast_1d(np.asarray(n, dtype=np.int64))
+    safe = np.maximum(size, 1)
+    p_a = a / safe
+    rest = 1.0 - p_a
+    p_b = np.divide(b / safe, rest, out=np.zeros(len(size)), where=rest > 0).clip(0.0, 1.0)
     tail = (1.0 - level) / 2.0 * 100.0
-    low, high = np.percentile(diffs, [tail, 100.0 - tail])
-    return float(low), float(high)
+    low, high = np.full(len(size), np.nan), np.full(len(size), np.nan)
+    for start in range(0, len(size), _PAIR_CHUNK):  # bounded memory: n_boot x chunk draws at a time
+        part = slice(start, start + _PAIR_CHUNK)
+        x_a = rng.binomial(size[part], p_a[part], size=(n_boot, len(size[part])))
+        x_b = rng.binomial(size[part] - x_a, p_b[part])
+        low[part], high[part] = np.percentile((x_a - x_b) / safe[part], [tail, 100.0 - tail], axis=0)
+    empty = size <= 0
+    low[empty], high[empty] = np.nan, np.nan
+    return low, high
 
 
 def exact_sums(values: pd.Series, groups: pd.Series) -> dict[object, Decimal]:

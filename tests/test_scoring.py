@@ -1,0 +1,77 @@
+"""Output text -> label: normalisation and the "exactly one label" rule."""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import sys
+
+import pytest
+
+from workbench import scoring
+from workbench.scoring import UNPARSED, normalize, parse_label
+
+SENTIMENT = ["positive", "negative", "neutral"]
+
+
+@pytest.mark.parametrize(
+    ("output", "expected"),
+    [
+        ("Positive.", "positive"),
+        ("Label: negative", "negative"),
+        (" NEUTRAL\n", "neutral"),
+        ("positive", "positive"),
+        ("**Negative**", "negative"),
+        ("The sentiment is: neutral!", "neutral"),
+        ("negative. negative.", "negative"),
+    ],
+)
+def test_one_label_parses(output, expected):
+    assert parse_label(output, SENTIMENT) == expected
+
+
+@pytest.mark.parametrize(
+    "output", ["positive or negative", "Positive, not negative", "", "   ", None, "I cannot tell", "positively"]
+)
+def test_no_label_or_two_labels_is_unparsed(output):
+    assert parse_label(output, SENTIMENT) == UNPARSED
+
+
+def test_longer_label_wins_over_the_label_inside_it():
+    labels = ["spam", "not spam"]
+    assert parse_label("not spam", labels) == "not spam"
+    assert parse_label("Not spam.", labels) == "not spam"
+    assert parse_label("spam", labels) == "spam"
+    assert parse_label("SPAM!", labels) == "spam"
+    assert parse_label("It is spam, not spam", labels) == UNPARSED
+
+
+def test_label_returned_as_the_prompt_spells_it():
+    assert parse_label("billing", ["Billing", "Technical support"]) == "Billing"
+    assert parse_label("technical-support", ["Billing", "Technical support"]) == "Technical support"
+
+
+def test_normalize():
+    assert normalize("  Hello,   WORLD!\n") == "hello world"
+    assert normalize("Ｐｏｓｉｔｉｖｅ") == "positive"  # NFKC folds full-width letters
+    assert normalize("snake_case") == "snake case"
+
+
+def test_module_is_stdlib_only_so_it_can_be_inlined():
+    tree = ast.parse(inspect.getsource(scoring))
+    imported = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            imported.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            imported.add((node.module or "").split(".")[0])
+    assert imported <= set(sys.stdlib_module_names)
+
+
+def test_json_answers_are_read_by_their_values():
+    labels = ["positive", "negative"]
+    answer = '{"sentiment": "positive", "confidence": 8, "reasoning": "hardly negative"}'
+    assert parse_label(answer, labels) == "positive"
+    assert parse_label('```json\n{"sentiment": "Negative"}\n```', labels) == "negative"
+    assert parse_label('{"a": "positive", "b": "negative"}', labels) == "unparsed"
+    assert parse_label('{"reasoning": "positive vibes"}', labels) == "positive"  # falls back to the text rule
