@@ -39,10 +39,16 @@ def m003_call_claims(conn: Connection) -> None:
     models.CallClaim.__table__.create(conn, checkfirst=True)
 
 
+def m004_team_settings(conn: Connection) -> None:
+    """Admin-set team settings (budgets, price table overrides) as key/value text."""
+    models.TeamSetting.__table__.create(conn, checkfirst=True)
+
+
 MIGRATIONS: list[tuple[str, Callable[[Connection], None]]] = [
     ("001_initial", m001_initial),
     ("002_run_cancel_requested", m002_run_cancel_requested),
     ("003_call_claims", m003_call_claims),
+    ("004_team_settings", m004_team_settings),
 ]
 
 

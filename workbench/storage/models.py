@@ -134,3 +134,14 @@ class CallClaim(SQLModel, table=True):
     request_key: str = Field(primary_key=True)
     owner: str = Field(index=True)  # host:pid:token of the claiming runner
     expires_at: datetime
+
+
+class TeamSetting(SQLModel, table=True):
+    """An admin-set team setting (budgets, price table overrides) as text. Never a secret or an API key."""
+
+    __tablename__ = "team_settings"
+
+    key: str = Field(primary_key=True)
+    value: str = Field(sa_column=Column(Text, nullable=False))
+    updated_at: datetime = Field(default_factory=utcnow)
+    updated_by: str | None = None

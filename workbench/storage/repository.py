@@ -561,3 +561,67 @@ def runs_with_status(engine: Engine, statuses: Sequence[str]) -> list[Run]:
         for row in rows:
             session.expunge(row)
     return rows
+
+
+# --- spend and users (budgets, ``python -m workbench users``) ----------------------------------
+
+
+def _utc_moment(moment: datetime | None) -> datetime | None:
+    """Times are stored as aware UTC; a naive bound is taken as UTC."""
+    if moment is None:
+        return None
+    from datetime import UTC
+
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def spend_rows(
+    engine: Engine, since: datetime | None = None, until: datetime | None = None
+) -> list[tuple[str | None, str | None, float, int, int]]:
+    """New spend in ``[since, until)`` by who made the paying run and which key paid.
+
+    Rows of (run created_by, run key_kind, USD of known costs, calls, calls of unknown cost), from
+    responses by the moment they arrived; a response whose run is gone counts with (None, None).
+    """
+    query = (
+        select(
+            Run.created_by,
+            Run.key_kind,
+            func.sum(Response.cost_usd),
+            func.count(Response.id),
+            func.count(Response.id) - func.count(Response.cost_usd),
+        )
+        .select_from(Response)
+        .outerjoin(Run, Run.id == Response.run_id)
+        .group_by(Run.created_by, Run.key_kind)
+    )
+    if since is not None:
+        query = query.where(Response.created_at >= _utc_moment(since))
+    if until is not None:
+        query = query.where(Response.created_at < _utc_moment(until))
+    with engine.connect() as conn:
+        rows = conn.execute(query).all()
+    return [(r[0], r[1], float(r[2] or 0.0), int(r[3]), int(r[4])) for r in rows]
+
+
+def user_activity(engine: Engine) -> pd.DataFrame:
+    """Everyone who made something (``created_by``, None = no sign-in): counts and first/last activity."""
+    counts: dict[str | None, dict[str, object]] = {}
+    with engine.connect() as conn:
+        for table, column in ((Run, "runs"), (PromptVersion, "prompt_versions"), (Dataset, "datasets")):
+            rows = conn.execute(
+                select(
+                    table.created_by, func.count(table.id), func.min(table.created_at), func.max(table.created_at)
+                ).group_by(table.created_by)
+            ).all()
+            for user, n, first, last in rows:
+                entry = counts.setdefault(
+                    user, {"user": user, "runs": 0, "prompt_versions": 0, "datasets": 0, "first_seen": first,
+                           "last_seen": last}
+                )  # fmt: skip
+                entry[column] = int(n)
+                entry["first_seen"] = min((x for x in (entry["first_seen"], first) if x is not None), default=None)
+                entry["last_seen"] = max((x for x in (entry["last_seen"], last) if x is not None), default=None)
+    columns = ["user", "runs", "prompt_versions", "datasets", "first_seen", "last_seen"]
+    frame = pd.DataFrame(list(counts.values()), columns=columns)
+    return frame.sort_values("last_seen", ascending=False, kind="stable").reset_index(drop=True)

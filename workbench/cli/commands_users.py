@@ -1,0 +1,117 @@
+"""``users``: who used this workbench, with what they made and spent (newest activity first)."""
+
+from __future__ import annotations
+
+import argparse
+from datetime import UTC, datetime
+from typing import Any
+
+from workbench import budgets as money_rules
+from workbench.access import AccessPolicy, load_secrets_file
+from workbench.budgets import Spend, day_start, money, month_start
+from workbench.cli import emit
+from workbench.cli.common import open_workbench
+from workbench.storage import repository as repo
+
+NO_SIGN_IN = "(no sign-in)"
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "users",
+        help="people who used this workbench: runs, prompts, samples and spend today, this month and in total",
+    )
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=cmd_users)
+
+
+def _spend(rows: list[tuple], user: str | None, own_key_only: bool = False) -> Spend:
+    picked = [r for r in rows if r[0] == user and (not own_key_only or r[1] == "user")]
+    return Spend(sum(r[2] for r in picked), sum(r[3] for r in picked), sum(r[4] for r in picked))
+
+
+def users_report(engine: Any, policy: AccessPolicy, now: datetime | None = None) -> dict[str, Any]:
+    """The ``users --json`` object: named users newest first, activity without sign-in, team spend and caps."""
+    now = now or datetime.now(UTC)
+    periods = {
+        "today": repo.spend_rows(engine, day_start(now)),
+        "month": repo.spend_rows(engine, month_start(now)),
+        "total": repo.spend_rows(engine),
+    }
+    activity = repo.user_activity(engine)
+    users, unattributed = [], None
+    for row in activity.itertuples(index=False):
+        user = None if row.user is None or row.user != row.user else row.user  # NaN from pandas -> None
+        entry: dict[str, Any] = {
+            "user": user,
+            "role": policy.role_for(user) if policy.auth_enabled and user else None,
+            "runs": int(row.runs),
+            "prompt_versions": int(row.prompt_versions),
+            "datasets": int(row.datasets),
+            "last_seen": row.last_seen.isoformat(sep=" ", timespec="seconds") if row.last_seen is not None else None,
+        }
+        for period, rows in periods.items():
+            spent = _spend(rows, user)
+            entry[f"{period}_usd"] = round(spent.usd, 9)
+            entry[f"{period}_unknown_cost_calls"] = spent.unknown_calls
+        entry["own_key_total_usd"] = round(_spend(periods["total"], user, own_key_only=True).usd, 9)
+        if user is None:
+            unattributed = entry
+        else:
+            users.append(entry)
+    team_month = money_rules.spent_by_team(engine, month_start(now), include_own_key=True)
+    return {
+        "users": users,
+        "unattributed": unattributed,
+        "auth_enabled": policy.auth_enabled,
+        "team_month_usd": round(team_month.usd, 9),
+        "team_month_unknown_cost_calls": team_month.unknown_calls,
+    }
+
+
+def cmd_users(args: argparse.Namespace) -> int:
+    secrets = load_secrets_file()
+    policy = AccessPolicy.from_config(secrets)
+    wb = open_workbench()
+    report = users_report(wb.engine, policy)
+    caps = money_rules.effective(wb.engine, money_rules.Budgets.from_config(secrets))
+    report["budgets"] = caps.as_dict()
+    if args.json:
+        emit(report)
+        return 0
+    rows = report["users"] + ([report["unattributed"]] if report["unattributed"] else [])
+    if not report["users"]:
+        mode = "sign-in is configured" if policy.auth_enabled else "this workbench runs without sign-in (local mode)"
+        print(f"no signed-in users yet: {mode}.")
+        if not policy.auth_enabled:
+            print("Add an [auth] section to .streamlit/secrets.toml to share it (see .streamlit/secrets.toml.example).")
+    if rows:
+        print(
+            f"{'user':<32}{'role':<8}{'runs':>6}{'prompts':>9}{'samples':>9}  {'today':<16}{'month':<16}"
+            f"{'total':<16}last seen"
+        )
+        for r in rows:
+            print(
+                f"{(r['user'] or NO_SIGN_IN):<32}{(r['role'] or '-'):<8}{r['runs']:>6}{r['prompt_versions']:>9}"
+                f"{r['datasets']:>9}  {_cell(r, 'today'):<16}{_cell(r, 'month'):<16}{_cell(r, 'total'):<16}"
+                f"{r['last_seen'] or '-'}"
+                + (f"  (own key {money(r['own_key_total_usd'])})" if r["own_key_total_usd"] else "")
+            )
+    limit = caps.team_monthly_usd
+    month = money(report["team_month_usd"]) + (
+        f" + {report['team_month_unknown_cost_calls']} unknown" if report["team_month_unknown_cost_calls"] else ""
+    )
+    print(
+        f"team this month: {month}" + (f" of {money(limit)}" if limit is not None else "") + "; caps: per run "
+        f"{_cap(caps.per_run_usd)}, per user per day {_cap(caps.user_daily_usd)}, team per month {_cap(limit)}"
+    )
+    return 0
+
+
+def _cell(row: dict[str, Any], period: str) -> str:
+    unknown = row[f"{period}_unknown_cost_calls"]
+    return money(row[f"{period}_usd"]) + (f" + {unknown} unknown" if unknown else "")
+
+
+def _cap(value: float | None) -> str:
+    return "none" if value is None else money(value)
