@@ -6,7 +6,7 @@
     answer = client.chat.completions.create(**body).choices[0].message.content
     label = sentiment.parse(answer)                  # one of sentiment.labels, or "unparsed"
 
-Requests come from :func:`workbench.export.request_body` and labels from
+Requests come from :func:`workbench.chat.request_body` (what the sweep sends) and labels from
 :func:`workbench.scoring.parse_label`: the same functions the workbench measured with.
 """
 
@@ -17,8 +17,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from workbench.chat import request_body
 from workbench.errors import InputError
-from workbench.export.request import request_body
 from workbench.promptfile import NAME_PATTERN, PromptFile, load_prompt, save_prompt
 from workbench.scoring import parse_label
 from workbench.templating import render_messages

@@ -12,10 +12,10 @@ import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
+from workbench.chat import request_body
 from workbench.errors import InputError
 from workbench.export.promptfoo_yaml import render_promptfoo
 from workbench.export.python_code import render_pytest, render_python
-from workbench.export.request import request_body
 from workbench.export.shell import render_curl, render_json
 from workbench.export.spec import ExportSpec, header_lines
 from workbench.export.typescript import render_typescript

@@ -28,8 +28,8 @@ if TYPE_CHECKING:
 
 METADATA_LABELS = "workbench_labels"
 METADATA_LABEL_COLUMN = "workbench_label_column"
+ASSERTION_MARK = "// Workbench scoring:"  # first line of our assertion, so the importer can recognise it
 SIMPLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_ENDRAW = re.compile(r"\{%-?\s*endraw\s*-?%\}")
 
 
 class _Dumper(yaml.SafeDumper):
@@ -37,7 +37,12 @@ class _Dumper(yaml.SafeDumper):
 
 
 def _str(dumper: yaml.SafeDumper, data: str) -> yaml.ScalarNode:
-    block = "\n" in data and all(ch == "\n" or ch.isprintable() for ch in data) and data == data.rstrip(" ")
+    block = (
+        "\n" in data
+        and data.strip() != ""
+        and all(ch == "\n" or ch.isprintable() for ch in data)
+        and data == data.rstrip(" ")
+    )
     return dumper.represent_scalar("tag:yaml.org,2002:str", data, style="|" if block else None)
 
 
@@ -49,7 +54,7 @@ def to_nunjucks(content: str, where: str) -> str:
     parts: list[str] = []
     position = 0
     for match in VARIABLE.finditer(content):
-        parts.append(_literal(content[position : match.start()], where))
+        parts.append(_literal(content[position : match.start()]))
         name = match.group(1)
         if not SIMPLE_NAME.match(name):
             raise InputError(
@@ -58,26 +63,35 @@ def to_nunjucks(content: str, where: str) -> str:
             )
         parts.append(match.group(0))
         position = match.end()
-    parts.append(_literal(content[position:], where))
+    parts.append(_literal(content[position:]))
     return "".join(parts)
 
 
-def _literal(text: str, where: str) -> str:
+def _literal(text: str) -> str:
+    """Text nunjucks must not interpret, inside ``{% raw %}``.
+
+    Nunjucks nests raw blocks, so a ``{% raw %}`` or ``{% endraw %}`` in the text itself would
+    unbalance them: the block is closed and reopened right after every ``{%``, which leaves each
+    ``{%`` of the text where no tag can start.
+    """
     if "{" not in text and "}" not in text:
         return text
-    if _ENDRAW.search(text):
-        raise InputError(f"{where}: the text contains '{{% endraw %}}', which promptfoo cannot quote")
-    return "{% raw %}" + text + "{% endraw %}"
+    return "{% raw %}" + text.replace("{%", "{%{% endraw %}{% raw %}") + "{% endraw %}"
+
+
+def _js_string(value: object) -> str:
+    """A JSON literal with braces escaped: promptfoo renders assertion values with nunjucks first."""
+    return json.dumps(value, ensure_ascii=False).replace("{", "\\u007b").replace("}", "\\u007d")
 
 
 def assertion_js(labels: Sequence[str], label_column: str) -> str:
     """Body of the promptfoo ``javascript`` assertion: the workbench label rule vs the gold var."""
     return (
-        "// Workbench scoring: the one label the answer names must equal the gold label.\n"
-        f"const labels = {json.dumps(list(labels), ensure_ascii=False)};\n"
+        f"{ASSERTION_MARK} the one label the answer names must equal the gold label.\n"
+        f"const labels = {_js_string(list(labels))};\n"
         + parse_label_js()
         + 'const answer = typeof output === "string" ? output : JSON.stringify(output);\n'
-        + f"return parseLabel(answer, labels) === String(context.vars[{json.dumps(label_column)}]);\n"
+        + f"return parseLabel(answer, labels) === String(context.vars[{_js_string(label_column)}]);\n"
     )
 
 
@@ -139,4 +153,6 @@ def render_promptfoo(
         ]
     text = yaml.dump(config, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=100)
     lines = [*header, "Run with: npx promptfoo@latest eval -c promptfooconfig.yaml"]
+    if samples is not None and any("{{" in value for s in samples.samples for value in s.variables.values()):
+        lines.append("Note: promptfoo resolves {{name}} inside var values; samples containing such text may differ.")
     return "".join(f"# {line}\n" for line in lines) + text

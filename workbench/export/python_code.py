@@ -1,6 +1,6 @@
 """Python exports: a self-contained classifier script/module, and a pytest regression test.
 
-Both embed the request body from :func:`~workbench.export.request.request_body` and the source of
+Both embed the request body from :func:`workbench.chat.request_body` (what the sweep sends) and the source of
 :mod:`workbench.scoring` (one implementation of the label rule, copied rather than re-written), so
 production code parses answers exactly as the workbench scored them.
 """
@@ -10,12 +10,12 @@ from __future__ import annotations
 import ast
 import inspect
 import math
-import pprint
+import re
 from typing import TYPE_CHECKING, Any
 
 from workbench import scoring
+from workbench.chat import request_body
 from workbench.errors import InputError
-from workbench.export.request import request_body
 from workbench.export.spec import ExportSpec, comment_block, one_line
 from workbench.templating import VARIABLE
 
@@ -23,9 +23,45 @@ if TYPE_CHECKING:
     from workbench.datasets import SampleSet
 
 
+def _string(text: str) -> str:
+    """A double-quoted Python literal for ``text`` (repr's escaping, with the quote style swapped)."""
+    literal = repr(text)
+    if literal[0] == '"':
+        return literal
+    # In a single-quoted repr every ' is escaped and no " is: swap which one needs the backslash.
+    return '"' + literal[1:-1].replace("\\'", "'").replace('"', '\\"') + '"'
+
+
+def _source(value: Any, indent: int = 0) -> str:
+    """JSON-like data as Python source, laid out as ``ruff format`` would: flat if it fits, else one item a line."""
+    if isinstance(value, str):
+        flat = _string(value)
+        if indent == 0 or indent + len(flat) <= 100 or "\n" not in value.rstrip("\n"):
+            return flat
+        # Long multi-line text: one implicitly concatenated piece per line, as a reviewer would write it.
+        pieces = [_string(piece) for piece in re.findall(r"[^\n]*\n|[^\n]+", value)]
+        return ("\n" + " " * indent).join(pieces)
+    if not isinstance(value, dict | list | tuple):
+        return repr(value)
+    if isinstance(value, dict):
+        items = [f"{_source(k)}: {_source(v, indent + 4)}" for k, v in value.items()]
+        opening, closing = "{", "}"
+    else:
+        items = [_source(v, indent + 4) for v in value]
+        opening, closing = ("[", "]") if isinstance(value, list) else ("(", ")")
+    if not items:
+        return opening + closing
+    single = "," if isinstance(value, tuple) and len(items) == 1 else ""
+    flat = opening + ", ".join(items) + single + closing
+    if "\n" not in flat and indent + len(flat) <= 100:
+        return flat
+    pad = " " * (indent + 4)
+    return opening + "\n" + "".join(f"{pad}{item},\n" for item in items) + " " * indent + closing
+
+
 def literal(value: Any) -> str:
     """Python source for a JSON-like value, checked to evaluate back to the same value."""
-    text = pprint.pformat(value, width=100, sort_dicts=False)
+    text = _source(value)
     try:
         same = ast.literal_eval(text) == value
     except (ValueError, SyntaxError):
@@ -35,18 +71,39 @@ def literal(value: Any) -> str:
     return text
 
 
-def scoring_source() -> str:
-    """The source of workbench/scoring.py without its module docstring."""
+def scoring_parts() -> tuple[list[str], str]:
+    """workbench/scoring.py split into its top-level import statements and the rest (docstring dropped)."""
     source = inspect.getsource(scoring)
-    tree = ast.parse(source)
-    first = tree.body[0]
-    if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) and isinstance(first.value.value, str):
-        lines = source.splitlines(keepends=True)
-        source = "".join(lines[first.end_lineno :])
-    return source.strip("\n") + "\n"
+    lines = source.splitlines(keepends=True)
+    drop: set[int] = set()
+    imports: list[str] = []
+    for node in ast.parse(source).body:
+        doc = isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str)
+        if doc or isinstance(node, ast.Import | ast.ImportFrom):
+            span = range(node.lineno - 1, node.end_lineno or node.lineno)
+            if not doc:
+                imports.append("".join(lines[i] for i in span).strip())
+            drop.update(span)
+    body = "".join(line for number, line in enumerate(lines) if number not in drop)
+    return imports, body.strip("\n") + "\n"
+
+
+def scoring_source() -> str:
+    """The code of workbench/scoring.py without its docstring and imports (those join the script's)."""
+    return scoring_parts()[1]
+
+
+def _imports(*names: str) -> str:
+    """The import block: the parser's imports merged with ``names``; pytest and openai after the stdlib."""
+    stdlib = {f"import {name}" for name in names if name not in ("openai", "pytest")}
+    stdlib.update(scoring_parts()[0])
+    others = ["import pytest"] if "pytest" in names else []
+    others.append("from openai import OpenAI")
+    return "\n".join(sorted(stdlib)) + "\n\n" + "\n".join(others) + "\n"
 
 
 _FUNCTIONS = '''
+
 def render_messages(**variables):
     """The prompt's messages with each {{name}} replaced by str(value), literally, in one pass."""
 
@@ -125,6 +182,11 @@ def test_accuracy_holds():
 """
 
 
+def _pattern(pattern: str) -> str:
+    """A regular expression as a raw string literal when it can be one."""
+    return f'r"{pattern}"' if '"' not in pattern and not pattern.endswith("\\") else _string(pattern)
+
+
 def _constants(spec: ExportSpec) -> str:
     prompt = spec.prompt
     return (
@@ -132,15 +194,15 @@ def _constants(spec: ExportSpec) -> str:
         f"VARIABLES = {literal(prompt.variables)}\n"
         "# The request the workbench measured; render_messages() fills the {{variables}} in.\n"
         f"REQUEST = {literal(request_body(prompt, spec.model, spec.temperature))}\n"
-        f"_VARIABLE = re.compile({VARIABLE.pattern!r})\n"
+        f"_VARIABLE = re.compile({_pattern(VARIABLE.pattern)})\n"
     )
 
 
 def _parser() -> str:
     return (
-        "\n# ---- label parser: workbench/scoring.py, copied verbatim ----\n"
+        "\n# ---- label parser: workbench/scoring.py, copied verbatim (imports merged above) ----\n\n"
         + scoring_source()
-        + "# ---- end of label parser ----\n\n"
+        + "\n\n# ---- end of label parser ----\n\n"
     )
 
 
@@ -163,7 +225,7 @@ def render_python(spec: ExportSpec) -> str:
         "#!/usr/bin/env python3\n"
         + comment_block(spec, "#")
         + doc
-        + "import json\nimport re\nimport sys\n\nfrom openai import OpenAI\n"
+        + _imports("json", "re", "sys", "openai")
         + _parser()
         + _constants(spec)
         + _FUNCTIONS
@@ -193,7 +255,7 @@ def render_pytest(spec: ExportSpec, samples: SampleSet | None, margin: float = 0
     return (
         comment_block(spec, "#")
         + doc
-        + "import os\nimport re\n\nimport pytest\nfrom openai import OpenAI\n"
+        + _imports("os", "re", "pytest", "openai")
         + _parser()
         + _constants(spec)
         + _FUNCTIONS

@@ -6,7 +6,7 @@ import json
 import shlex
 from collections.abc import Mapping
 
-from workbench.export.request import request_body
+from workbench.chat import request_body
 from workbench.export.spec import ExportSpec, comment_block
 
 

@@ -2,8 +2,9 @@
 
 The port mirrors :func:`workbench.scoring.parse_label`: NFKC-normalise, lower-case (Python uses
 ``casefold``; the two differ only for a few letters such as "ß"), turn every run of characters that
-are not letters or digits into one space, then exact match, else whole-word match where a longer
-label wins over a shorter one inside it, and exactly one label or ``"unparsed"``. It is written once
+are not letters or digits into one space, then exact match, else a JSON-object answer read by its values
+(exactly one value equal to a label), else whole-word match where a longer label wins over a
+shorter one inside it; exactly one label or ``"unparsed"``. It is written once
 with TypeScript annotations between « » marks; :func:`parse_label_js` strips them for plain
 JavaScript (used by the promptfoo assertion) and the tests run it against the Python rule.
 """
@@ -14,13 +15,40 @@ import json
 import re
 from typing import Any
 
-from workbench.export.request import request_body
+from workbench.chat import request_body
 from workbench.export.spec import ExportSpec, comment_block, one_line
 from workbench.templating import VARIABLE
 
 _PARSER = """\
 function normalizeLabelText(text«: unknown»)«: string» {
   return String(text).normalize("NFKC").toLowerCase().replace(/[^\\p{L}\\p{N}]+/gu, " ").trim();
+}
+
+function jsonLabel(output«: unknown», forms«: Map<string, string>»)«: string | null» {
+  let text = String(output).trim();
+  if (text.startsWith("```")) {
+    text = text.includes("\\n") ? text.slice(text.indexOf("\\n") + 1) : "";
+    const fence = text.lastIndexOf("```");
+    text = (fence === -1 ? text : text.slice(0, fence)).trim();
+  }
+  if (!text.startsWith("{")) return null;
+  let data«: unknown»;
+  try {
+    data = JSON.parse(text);
+  } catch {
+    return null;
+  }
+  if (data === null || typeof data !== "object" || Array.isArray(data)) return null;
+  const isObject = (v«: unknown»)«: v is Record<string, unknown>» =>
+    v !== null && typeof v === "object" && !Array.isArray(v);
+  const values«: unknown[]» = Object.values(data);
+  for (const inner of Object.values(data)) if (isObject(inner)) values.push(...Object.values(inner));
+  const found = new Set«<string>»();
+  for (const value of values) {
+    const label = typeof value === "string" ? forms.get(normalizeLabelText(value)) : undefined;
+    if (label !== undefined) found.add(label);
+  }
+  return found.size === 1 ? [...found][0] : null;
 }
 
 function parseLabel(output«: unknown», labels«: readonly string[]»)«: string» {
@@ -34,6 +62,8 @@ function parseLabel(output«: unknown», labels«: readonly string[]»)«: strin
   }
   const exact = forms.get(text);
   if (exact !== undefined) return exact;
+  const structured = jsonLabel(output, forms);
+  if (structured !== null) return structured;
   const padded = " " + text + " ";
   const spans = new Map«<string, Array<[number, number]>>»();
   for (const [form, label] of forms) {

@@ -1,0 +1,197 @@
+"""promptfoo prompts -> workbench prompt files (plain ``{{var}}`` only; nunjucks is refused)."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from workbench.errors import InputError
+from workbench.promptfile import ALLOWED_PARAMS, PromptFile, prompt_from_dict
+from workbench.promptfoo.reading import Notes, read_yaml, resolve_files, short, slug
+from workbench.templating import VARIABLE
+
+_RAW_BLOCK = re.compile(r"\{%\s*raw\s*%\}(.*?)\{%\s*endraw\s*%\}", re.S)
+_TAG = re.compile(r"\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}|\{\{|\{%|\{#", re.S)
+_SIMPLE_VAR = re.compile(r"^\{\{\s*[A-Za-z_][A-Za-z0-9_]*\s*\}\}$")
+
+
+@dataclass
+class RawPrompt:
+    """A promptfoo prompt before translation; ``hint`` is its label or file name (for the prompt name)."""
+
+    hint: str
+    messages: Any
+    config: dict[str, Any]
+    source: str
+
+
+def _chat(value: Any) -> list[dict[str, Any]] | None:
+    if isinstance(value, list) and value and all(isinstance(m, Mapping) and "role" in m for m in value):
+        return [dict(m) for m in value]
+    return None
+
+
+def _messages_from_text(text: str) -> list[dict[str, Any]]:
+    """Chat JSON (a list of {role, content}) or plain text (one user message)."""
+    if text.lstrip().startswith("["):
+        try:
+            chat = _chat(json.loads(text))
+        except json.JSONDecodeError:
+            chat = None
+        if chat is not None:
+            return chat
+    return [{"role": "user", "content": text}]
+
+
+def _file_prompts(ref: str, label: str | None, base: Path, config: Path, notes: Notes) -> list[RawPrompt]:
+    if re.search(r"\.(py|js|cjs|mjs|ts)(:[\w.]+)?$", ref):
+        notes.add(f"prompt {ref}: a prompt function cannot be imported (the workbench needs a template)")
+        return []
+    found: list[tuple[str, list[dict[str, Any]]]] = []
+    for path in resolve_files(ref, base, config):
+        suffix = path.suffix.lower()
+        if suffix in (".yaml", ".yml"):
+            chat = _chat(read_yaml(path, "prompt file"))
+            if chat is None:
+                notes.add(f"prompt {path.name}: not a list of chat messages, not imported")
+                continue
+            found.append((path.stem, chat))
+            continue
+        text = path.read_text(encoding="utf-8-sig")
+        if suffix == ".jsonl":
+            lines = [line for line in text.splitlines() if line.strip()]
+            found.extend((f"{path.stem}-{k}", _messages_from_text(line)) for k, line in enumerate(lines, 1))
+        elif suffix == ".json":
+            found.append((path.stem, _messages_from_text(text)))
+        else:
+            parts = [p.strip() for p in re.split(r"^-{3,}[ \t]*$", text, flags=re.M)]
+            parts = [p for p in parts if p]
+            stems = [path.stem] if len(parts) == 1 else [f"{path.stem}-{k}" for k in range(1, len(parts) + 1)]
+            found.extend((stem, _messages_from_text(part)) for stem, part in zip(stems, parts, strict=True))
+    if label and len(found) > 1:
+        return [RawPrompt(f"{label}-{k}", m, {}, ref) for k, (_, m) in enumerate(found, 1)]
+    return [RawPrompt(label or stem, m, {}, ref) for stem, m in found]
+
+
+def read_prompts(raw: Any, base: Path, config: Path, notes: Notes) -> list[RawPrompt]:
+    if raw is None:
+        raise InputError(f"{config}: no prompts")
+    if isinstance(raw, Mapping) and not ({"raw", "id"} & set(raw)):
+        items: list[Any] = [{"id": key, "label": value} for key, value in raw.items()]  # {path: label}
+    else:
+        items = raw if isinstance(raw, list) else [raw]
+    prompts: list[RawPrompt] = []
+    for number, item in enumerate(items, 1):
+        if isinstance(item, str):
+            text, label, extra = item, None, {}
+        elif isinstance(item, Mapping) and isinstance(item.get("raw") or item.get("id"), str):
+            text, label, extra = item.get("raw") or item["id"], item.get("label"), item.get("config") or {}
+        else:
+            notes.add(f"prompt {number}: {short(item)} not understood (functions cannot be imported)")
+            continue
+        label = None if label is None else str(label)
+        if text.startswith("file://") and "\n" not in text:
+            for prompt in _file_prompts(text, label, base, config, notes):
+                prompt.config = dict(extra)
+                prompts.append(prompt)
+        else:
+            prompts.append(RawPrompt(label or "", _messages_from_text(text), dict(extra), f"prompt {number}"))
+    return prompts
+
+
+def _template(content: str) -> tuple[str, list[str]]:
+    """promptfoo template -> workbench template, and the nunjucks constructs that cannot be translated."""
+    bad: list[str] = []
+    out: list[str] = []
+
+    def check(segment: str) -> None:
+        bad.extend(short(m.group(0), 40) for m in _TAG.finditer(segment) if not _SIMPLE_VAR.match(m.group(0)))
+        out.append(segment)
+
+    position = 0
+    for block in _RAW_BLOCK.finditer(content):
+        check(content[position : block.start()])
+        literal = block.group(1)
+        if VARIABLE.search(literal):
+            bad.append(short(block.group(0), 40) + " (a literal {{name}} would become a variable)")
+        out.append(literal)
+        position = block.end()
+    check(content[position:])
+    return "".join(out), bad
+
+
+def response_enum(params: Mapping[str, Any]) -> tuple[str, list[str]] | None:
+    """(property, labels) of the first string ``enum`` in a json_schema response_format."""
+    fmt = params.get("response_format")
+    schema = fmt.get("json_schema", {}).get("schema") if isinstance(fmt, Mapping) else None
+    properties = schema.get("properties") if isinstance(schema, Mapping) else None
+    for name, spec in (properties or {}).items():
+        enum = spec.get("enum") if isinstance(spec, Mapping) else None
+        if isinstance(enum, list) and enum and all(isinstance(v, str) for v in enum):
+            return str(name), list(enum)
+    return None
+
+
+def finish_prompts(
+    raw_prompts: list[RawPrompt],
+    provider_params: Mapping[str, Any],
+    description: str,
+    forced: Sequence[str] | None,
+    own_labels: Any,
+    test_labels: list[str],
+    path: Path,
+    notes: Notes,
+) -> list[PromptFile]:
+    prompts: list[PromptFile] = []
+    used: set[str] = set()
+    missing_labels: list[str] = []
+    for prompt in raw_prompts:
+        name = slug(prompt.hint or description or "promptfoo")
+        base_name, k = name, 2
+        while name in used:
+            name, k = f"{base_name[:76]}-{k}", k + 1
+        used.add(name)
+        params: dict[str, Any] = dict(provider_params)
+        for key, value in prompt.config.items():
+            if key in ALLOWED_PARAMS:
+                params[key] = value
+            else:
+                notes.add(f"prompt {name}: config {key} not translated (the sweep chooses model and temperature)")
+        messages = []
+        bad: list[str] = []
+        for message in prompt.messages:
+            content = message.get("content")
+            if not isinstance(content, str):
+                bad.append("non-text message content")
+                continue
+            text, problems = _template(content)
+            bad.extend(problems)
+            messages.append({**message, "content": text})
+        if bad:
+            notes.add(
+                f"prompt {name} ({prompt.source}): nunjucks {', '.join(dict.fromkeys(bad))} cannot be translated"
+                " (the workbench substitutes {{name}} literally); prompt not imported"
+            )
+            continue
+        enum = response_enum(params)
+        labels = list(forced) if forced else (enum[1] if enum else None) or own_labels or test_labels
+        if not labels:
+            missing_labels.append(name)
+            continue
+        data = {"name": name, "description": description, "labels": labels, "messages": messages, "params": params}
+        try:
+            prompts.append(prompt_from_dict(data, f"{path} prompt {name}"))
+        except InputError as exc:
+            notes.add(f"prompt {name}: {exc}; not imported")
+    if missing_labels:
+        raise InputError(
+            f"{path}: no classification labels found for prompt(s) {', '.join(missing_labels)} (no JSON-schema"
+            " enum, equals assertion or __expected value names them); pass labels=... (--labels) to import anyway"
+        )
+    if not prompts:
+        raise InputError(f"{path}: no prompt could be imported: " + "; ".join(notes.lines()[-3:]))
+    return prompts
