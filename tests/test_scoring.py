@@ -41,6 +41,8 @@ def test_longer_label_wins_over_the_label_inside_it():
     labels = ["spam", "not spam"]
     assert parse_label("not spam", labels) == "not spam"
     assert parse_label("Not spam.", labels) == "not spam"
+    assert parse_label("This message is not spam.", labels) == "not spam"
+    assert parse_label("Verdict: spam", labels) == "spam"
     assert parse_label("spam", labels) == "spam"
     assert parse_label("SPAM!", labels) == "spam"
     assert parse_label("It is spam, not spam", labels) == UNPARSED

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 from collections.abc import Mapping
@@ -22,7 +23,7 @@ def request_body(
     body: dict[str, Any] = {"model": model, "messages": messages}
     if temperature is not None:
         body["temperature"] = temperature
-    body.update(prompt.params)
+    body.update(copy.deepcopy(prompt.params))  # a body never shares nested params with the prompt
     return body
 
 

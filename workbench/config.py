@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from workbench.errors import InputError
+
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 DEFAULT_DATABASE_URL = "sqlite:///workbench.db"
 
@@ -61,10 +63,24 @@ class Settings:
             database_url=env.get("WORKBENCH_DATABASE_URL") or DEFAULT_DATABASE_URL,
             catalog_path=env.get("WORKBENCH_CATALOG") or None,
             prompts_dir=Path(env.get("WORKBENCH_PROMPTS_DIR") or "prompts"),
-            timeout=float(env.get("WORKBENCH_TIMEOUT") or 60.0),
-            max_attempts=int(env.get("WORKBENCH_MAX_ATTEMPTS") or 8),
+            timeout=_number(env, "WORKBENCH_TIMEOUT", 60.0, float),
+            max_attempts=_number(env, "WORKBENCH_MAX_ATTEMPTS", 8, int),
         )
         return replace(settings, **overrides) if overrides else settings
 
     def with_key(self, key: str | None) -> Settings:
         return replace(self, api_key=Secret(key))
+
+
+def _number(env: Mapping[str, str], name: str, default: float, kind: type) -> float:
+    """A positive number from the environment; a typo is a one-line error, not a traceback."""
+    text = env.get(name)
+    if not text:
+        return kind(default)
+    try:
+        value = kind(text)
+    except ValueError:
+        raise InputError(f"{name} must be a {'whole ' if kind is int else ''}number, got {text!r}") from None
+    if not value > 0:
+        raise InputError(f"{name} must be more than 0, got {text!r}")
+    return value

@@ -91,8 +91,8 @@ class SampleSet:
 
 
 def _text(value: Any) -> str:
-    if value is None:
-        return ""
+    if value is None or value is pd.NA or (isinstance(value, float) and value != value):
+        return ""  # a missing cell (None, NaN from pandas, pd.NA) is empty text, never "nan"
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     if isinstance(value, (dict, list)):

@@ -108,6 +108,8 @@ class Runner:
         self._schedule_lock = threading.Lock()
         self.owner = claims.new_owner()
         self._queue: queue.Queue[tuple[str, Any]] = queue.Queue()
+        self._stored: dict[int, threading.Event] = {}  # item id -> set once its answer is committed
+        self._writer: threading.Thread | None = None
         self._fatal: ProviderError | None = None
         self._stopped_models: dict[str, str] = {}
         self._budget_hit = False
@@ -152,6 +154,7 @@ class Runner:
         self._report(force=True)
 
         writer = threading.Thread(target=self._write_loop, args=(run.id,), name="workbench-writer", daemon=True)
+        self._writer = writer
         writer.start()
         work = _Work(self, todo)
         workers = [
@@ -224,7 +227,21 @@ class Runner:
                     self._spent_known = False
                 else:
                     self._spent += price
+            stored = threading.Event()
+            with self._lock:
+                self._stored[item_id] = stored
             self._queue.put(("ok", (item_id, call, completion, price, attempts, run_id)))
+            self._wait_stored(stored)
+
+    def _wait_stored(self, stored: threading.Event) -> None:
+        """Wait until the writer has committed this answer before paying for another call.
+
+        So each worker holds at most one paid answer that is not yet in the database, and a crash at
+        any instant makes a resume pay twice for at most ``concurrency`` calls (those in flight).
+        """
+        while not stored.wait(0.5):
+            if self._writer is None or not self._writer.is_alive():
+                return  # the writer gave up (the database is gone): nothing to wait for
 
     def _call_with_retries(self, call: PlannedCall) -> tuple[Completion | None, int]:
         attempt = 0
@@ -332,6 +349,10 @@ class Runner:
         with self._lock:
             self._done += len(oks) + len(errors)
             self._errors += len(errors)
+            for item_id, *_ in oks:
+                stored = self._stored.pop(item_id, None)
+                if stored is not None:
+                    stored.set()
 
     def _store_responses(self, conn: Connection, oks: list[tuple]) -> None:
         """Insert answers (a concurrent process may have stored the same key: keep theirs) and link items."""

@@ -115,6 +115,11 @@ def parse_models(text: str) -> list[str]:
 def check_compatible(prompt: PromptFile, samples: SampleSet) -> None:
     """Variables present, gold labels known; errors name the row."""
     missing = [v for v in prompt.variables if v not in samples.variable_names]
+    if missing and missing[0] == samples.label_column:
+        raise InputError(
+            f"prompt {prompt.name!r} uses {{{{{missing[0]}}}}}, the gold label column of {samples.name}:"
+            " the model must not see the answer"
+        )
     if missing:
         have = ", ".join(samples.variable_names) or "none"
         raise InputError(

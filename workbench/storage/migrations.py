@@ -7,11 +7,11 @@ Add a migration by appending ``(name, function)`` to ``MIGRATIONS``; never edit 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from sqlalchemy import Connection, inspect, text
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 from sqlmodel import SQLModel
 
 from workbench.storage import models
@@ -52,45 +52,66 @@ MIGRATIONS: list[tuple[str, Callable[[Connection], None]]] = [
 ]
 
 
+LOCK_ID = 0x5EED_F00D  # the PostgreSQL advisory lock that serialises migrations
+
+
 def _ensure_table(conn: Connection) -> None:
     conn.execute(text(f"CREATE TABLE IF NOT EXISTS {TABLE} (name VARCHAR(200) PRIMARY KEY, applied_at VARCHAR(40))"))
 
 
+def _names(conn: Connection) -> list[str]:
+    """Applied migrations, without creating anything (no table yet: none)."""
+    if not inspect(conn).has_table(TABLE):
+        return []
+    return [row[0] for row in conn.execute(text(f"SELECT name FROM {TABLE} ORDER BY name"))]
+
+
 def applied(engine: Engine) -> list[str]:
     with engine.connect() as conn:
-        _ensure_table(conn)
+        return _names(conn)
+
+
+@contextmanager
+def _exclusive(engine: Engine) -> Iterator[Connection]:
+    """One transaction that holds the database's migration lock until it commits.
+
+    Processes starting at once against a new or old database all call :func:`migrate`; without a
+    lock two of them create the same table (PostgreSQL's ``CREATE TABLE IF NOT EXISTS`` is not
+    safe against that) or apply the same step. PostgreSQL takes a transaction-scoped advisory
+    lock; SQLite takes its write lock up front (``BEGIN IMMEDIATE``), waiting out the busy timeout.
+    """
+    with engine.connect() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": LOCK_ID})
+        elif conn.dialect.name == "sqlite":
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        yield conn
         conn.commit()
-        return [row[0] for row in conn.execute(text(f"SELECT name FROM {TABLE} ORDER BY name"))]
 
 
 def migrate(engine: Engine) -> list[str]:
-    """Bring the schema up to date; returns the names applied now. Safe to run concurrently."""
+    """Bring the schema up to date; returns the names applied now. Safe to run concurrently.
+
+    An up-to-date database is recognised without taking the lock; otherwise the whole upgrade runs
+    in one transaction under it, and a process that waited for another finds nothing left to do.
+    """
+    if set(applied(engine)) >= {name for name, _ in MIGRATIONS}:
+        return []
     done_now: list[str] = []
-    with engine.begin() as conn:
+    with _exclusive(engine) as conn:
         _ensure_table(conn)
+        seen = set(_names(conn))
         fresh = not inspect(conn).has_table("runs")
-    if fresh:
-        try:
-            with engine.begin() as conn:
-                SQLModel.metadata.create_all(conn)
-                for name, _ in MIGRATIONS:
-                    conn.execute(
-                        text(f"INSERT INTO {TABLE} (name, applied_at) VALUES (:n, CURRENT_TIMESTAMP)"), {"n": name}
-                    )
-            return [name for name, _ in MIGRATIONS]
-        except (IntegrityError, OperationalError, ProgrammingError):
-            pass  # another process created it at the same moment; fall through to the normal path
-    seen = set(applied(engine))
-    for name, step in MIGRATIONS:
-        if name in seen:
-            continue
-        try:
-            with engine.begin() as conn:
-                conn.execute(
-                    text(f"INSERT INTO {TABLE} (name, applied_at) VALUES (:n, CURRENT_TIMESTAMP)"), {"n": name}
-                )
-                step(conn)
-            done_now.append(name)
-        except IntegrityError:
-            continue  # applied by a concurrent process
+        if fresh and not seen:
+            SQLModel.metadata.create_all(conn)
+            seen_now = [name for name, _ in MIGRATIONS]
+        else:
+            seen_now = []
+            for name, step in MIGRATIONS:
+                if name not in seen:
+                    step(conn)
+                    seen_now.append(name)
+        for name in seen_now:
+            conn.execute(text(f"INSERT INTO {TABLE} (name, applied_at) VALUES (:n, CURRENT_TIMESTAMP)"), {"n": name})
+        done_now = seen_now
     return done_now

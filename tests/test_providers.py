@@ -1,0 +1,172 @@
+"""The OpenAI-compatible provider against the loopback server: answers, usage, and error classes."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from tests.conftest import TEST_KEY
+from workbench.errors import (
+    AuthError,
+    ModelNotFoundError,
+    ProviderError,
+    RequestError,
+    ServerUnreachableError,
+    TransientError,
+)
+from workbench.providers import OpenAIProvider
+from workbench.providers.openai_compat import _seconds, rate_info, retry_after
+from workbench.tokens import count_chat, count_text
+
+MESSAGES = [
+    {"role": "system", "content": "Classify the sentiment."},
+    {"role": "user", "content": "Great soup."},
+]
+BODY = {"model": "gpt-4.1-nano", "messages": MESSAGES, "temperature": 0}
+
+
+@pytest.fixture
+def provider(settings):
+    return OpenAIProvider(settings)
+
+
+def test_client_uses_our_timeout_and_no_sdk_retries(provider, settings):
+    assert provider.client.max_retries == 0
+    assert provider.client.timeout.read == settings.timeout
+    assert provider.base_url == settings.base_url
+
+
+def test_complete_returns_billed_usage(provider, fake_server):
+    fake_server.cached_tokens = lambda body, prompt_tokens: 3
+    completion = provider.complete(BODY)
+    [(_, usage, answer)] = fake_server.billed()
+    assert completion.text == answer
+    assert completion.prompt_tokens == usage["prompt_tokens"] == count_chat(MESSAGES)
+    assert completion.completion_tokens == usage["completion_tokens"] == count_text(answer)
+    assert completion.cached_tokens == 3
+    assert completion.finish_reason == "stop"
+    assert completion.response_model == "gpt-4.1-nano"
+    assert completion.latency_ms > 0
+    assert fake_server.requests[0]["headers"]["authorization"] == f"Bearer {TEST_KEY}"
+
+
+def test_stream_returns_text_usage_and_time_to_first_token(provider, fake_server):
+    pieces = []
+    completion = provider.stream(BODY, on_text=pieces.append)
+    [(_, usage, answer)] = fake_server.billed()
+    assert completion.text == "".join(pieces) == answer
+    assert completion.prompt_tokens == usage["prompt_tokens"]
+    assert completion.completion_tokens == usage["completion_tokens"]
+    assert completion.ttft_ms is not None and completion.ttft_ms <= completion.latency_ms
+
+
+def test_logprobs_are_kept(provider, fake_server):
+    completion = provider.complete({**BODY, "logprobs": True, "top_logprobs": 2})
+    assert completion.logprobs_json and '"top_logprobs"' in completion.logprobs_json
+
+
+def test_wrong_key_is_an_auth_error_without_the_key(settings, fake_server):
+    wrong = "sk-wrong-key-1234567890"
+    provider = OpenAIProvider(settings.with_key(wrong))
+    with pytest.raises(AuthError) as info:
+        provider.complete(BODY)
+    message = str(info.value)
+    assert "401" in message and "OPENAI_API_KEY" in message
+    assert wrong not in message and wrong[:10] not in message
+
+
+def test_unknown_model_is_model_not_found(provider):
+    with pytest.raises(ModelNotFoundError, match="'gpt-0-retired'"):
+        provider.complete({**BODY, "model": "gpt-0-retired"})
+
+
+def test_wrong_path_404_says_check_the_base_url(settings, fake_server):
+    provider = OpenAIProvider(dataclasses.replace(settings, base_url=fake_server.base_url.removesuffix("/v1")))
+    with pytest.raises(ServerUnreachableError, match="OPENAI_BASE_URL"):
+        provider.complete(BODY)
+
+
+def test_bad_request_is_not_transient(provider):
+    with pytest.raises(RequestError, match="400"):
+        provider.complete({**BODY, "max_tokens": 0})
+
+
+@pytest.mark.parametrize(
+    ("fault", "kind"),
+    [
+        ("429", "rate_limit"),
+        ("500", "server"),
+        ("503", "server"),
+        ("malformed", "malformed"),
+        ("truncated", "malformed"),
+        ("drop", "connection"),
+    ],
+)
+def test_transient_failures_are_classified(provider, fake_server, fault, kind):
+    fake_server.faults.append(fault)
+    with pytest.raises(TransientError) as info:
+        provider.complete(BODY)
+    assert info.value.kind == kind
+    assert "\n" not in str(info.value)
+    if fault == "429":
+        assert info.value.retry_after == pytest.approx(fake_server.retry_after)
+    assert provider.complete(BODY).text  # the next call works
+
+
+def test_stall_hits_the_timeout(settings, fake_server):
+    provider = OpenAIProvider(dataclasses.replace(settings, timeout=0.5))
+    fake_server.stall_seconds = 5
+    fake_server.faults.append("stall")
+    with pytest.raises(TransientError) as info:
+        provider.complete(BODY)
+    assert info.value.kind == "timeout"
+
+
+def test_dead_server_is_a_connection_error(settings):
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    provider = OpenAIProvider(dataclasses.replace(settings, base_url=f"http://127.0.0.1:{port}/v1"))
+    with pytest.raises(TransientError, match="cannot connect") as info:
+        provider.complete(BODY)
+    assert info.value.kind == "connection"
+
+
+def test_insufficient_quota_is_not_retried(provider, fake_server, monkeypatch):
+    import openai
+
+    response = type("R", (), {"headers": {}, "status_code": 429, "request": None})()
+    exc = openai.RateLimitError.__new__(openai.RateLimitError)
+    exc.status_code, exc.response = 429, response
+    exc.body = {"error": {"code": "insufficient_quota", "message": "You exceeded your quota"}}
+    from workbench.providers.openai_compat import classify
+
+    error = classify(exc, "gpt-4.1-nano", "http://x/v1")
+    assert type(error) is ProviderError and "quota" in str(error)
+
+
+def test_list_models(provider, fake_server):
+    assert "gpt-4.1-mini" in provider.list_models()
+
+
+def test_retry_after_parsing():
+    assert _seconds("2") == 2.0
+    assert _seconds("1m30s") == 90.0
+    assert _seconds("250ms") == 0.25
+    assert _seconds("1.5s") == 1.5
+    assert _seconds("soon") is None
+    assert retry_after({"retry-after-ms": "120", "retry-after": "9"}) == 0.12
+    assert retry_after({"retry-after": "3"}) == 3.0
+    assert retry_after({}) is None
+    info = rate_info(
+        {
+            "x-ratelimit-remaining-requests": "0",
+            "x-ratelimit-limit-requests": "60",
+            "x-ratelimit-reset-requests": "120ms",
+        }
+    )
+    assert (info.remaining_requests, info.limit_requests, info.reset_requests_s) == (0, 60, 0.12)
+    assert rate_info({}) is None
