@@ -22,7 +22,6 @@ from workbench.datasets import SampleSet
 from workbench.errors import BudgetError, InputError
 from workbench.pricing import Catalog, usd
 from workbench.promptfile import PromptFile
-from workbench.providers import OpenAIProvider
 from workbench.runner import Outcome, Progress, Runner
 from workbench.storage import make_engine
 from workbench.storage import repository as repo
@@ -42,15 +41,18 @@ class Workbench:
     settings: Settings
     engine: Engine
     catalog: Catalog
-    _provider: OpenAIProvider | None = field(default=None, repr=False)
+    _provider: Any = field(default=None, repr=False)
 
     @classmethod
     def open(cls, settings: Settings, engine: Engine | None = None) -> Workbench:
         return cls(settings, engine or make_engine(settings.database_url), Catalog.load(settings.catalog_path))
 
     @property
-    def provider(self) -> OpenAIProvider:
+    def provider(self) -> Any:
+        """The OpenAI-compatible client (created, and the SDK imported, on first use)."""
         if self._provider is None:
+            from workbench.providers import OpenAIProvider
+
             self._provider = OpenAIProvider(self.settings)
         return self._provider
 
