@@ -13,9 +13,9 @@ def label_distribution(counts: dict[str, int], title: str = "Samples per gold la
         alt.Chart(frame, title=title)
         .mark_bar()
         .encode(
-            x=alt.X("samples:Q", title="samples (count)"),
+            x=alt.X("samples:Q", title="samples (count)", axis=alt.Axis(format="d", tickMinStep=1)),
             y=alt.Y("label:N", title="gold label", sort="-x"),
             tooltip=["label", "samples"],
         )
-        .properties(height=max(80, 28 * len(frame)))
+        .properties(height=alt.Step(28))
     )

@@ -14,6 +14,7 @@ from workbench.pricing import format_usd
 from workbench.storage import repository as repo
 from workbench.storage.models import Run, utcnow
 from workbench.ui.services import Context
+from workbench.ui.widgets import plain
 
 ACTIVE = ("pending", "running")
 RESUMABLE = ("interrupted", "failed", "stopped", "cancelled")
@@ -50,7 +51,7 @@ def snapshot(ctx: Context, run_id: int) -> Snapshot:
 def duration(seconds: float | None) -> str:
     if seconds is None:
         return "unknown"
-    seconds = int(round(seconds))
+    seconds = round(seconds)
     if seconds < 60:
         return f"{seconds} s"
     if seconds < 3600:
@@ -73,7 +74,9 @@ def quiet_for(run: Run) -> float | None:
 def show(ctx: Context, run: Run, key: str, compact: bool = False) -> Snapshot:
     """A progress bar with done/total, spent, errors and time left, and a Cancel button."""
     snap = snapshot(ctx, run.id)
-    text = f"#{run.id} {run.name}: {snap.done:,}/{snap.total:,}" if compact else f"{snap.done:,} of {snap.total:,}"
+    text = (
+        f"#{run.id} {plain(run.name)}: {snap.done:,}/{snap.total:,}" if compact else f"{snap.done:,} of {snap.total:,}"
+    )
     st.progress(snap.fraction, text=text)
     parts = [f"spent {format_usd(snap.spent_usd)}", f"{snap.errors:,} errors"]
     if snap.eta_s is not None:
@@ -81,7 +84,7 @@ def show(ctx: Context, run: Run, key: str, compact: bool = False) -> Snapshot:
     quiet = quiet_for(run)
     if not snap.here and quiet is not None and quiet > QUIET_AFTER_S:
         parts.append(f"no sign of life for {duration(quiet)}")
-    st.caption(" · ".join(parts))
+    st.caption(plain(" · ".join(parts)))
     if run.cancel_requested:
         st.caption("Cancelling…")
     elif st.button("Cancel", key=f"{key}_cancel_{run.id}", help="Stop this sweep; answers so far are kept"):

@@ -1,4 +1,4 @@
-"""A run's results frame and report, cached per run state, plus CSV bytes for downloads.
+"""A run's results frame and report, cached per run state, and CSV bytes for downloads.
 
 Every number comes from :func:`workbench.metrics.build_report`; this module only decides when to
 recompute (when the run's answer count, error count or status changed) and formats for display.
@@ -13,6 +13,7 @@ import streamlit as st
 from sqlalchemy.engine import Engine
 
 from workbench import metrics
+from workbench.csvsafe import to_csv_bytes
 from workbench.storage import repository as repo
 
 
@@ -24,7 +25,9 @@ def _report(
     return frame, labels, metrics.build_report(frame, labels, run_id, tolerance)
 
 
-def run_report(engine: Engine, run_id: int, tolerance: float) -> tuple[pd.DataFrame, dict[int, list[str]], dict[str, Any]]:
+def run_report(
+    engine: Engine, run_id: int, tolerance: float
+) -> tuple[pd.DataFrame, dict[int, list[str]], dict[str, Any]]:
     """``(results frame, labels, report)`` for a run; recomputed only when the run has changed."""
     counts = repo.run_progress(engine, run_id)
     status = repo.get_run(engine, run_id).status
@@ -33,26 +36,5 @@ def run_report(engine: Engine, run_id: int, tolerance: float) -> tuple[pd.DataFr
 
 
 def csv_bytes(frame: pd.DataFrame) -> bytes:
-    """CSV for download, with cells that a spreadsheet would run as formulas escaped."""
-    try:
-        from workbench.csvsafe import to_csv_bytes  # type: ignore[attr-defined]
-    except ImportError:
-        to_csv_bytes = None
-    if to_csv_bytes is not None:
-        return to_csv_bytes(frame)
-    return _neutralised(frame).to_csv(index=False).encode("utf-8")
-
-
-def _neutralised(frame: pd.DataFrame) -> pd.DataFrame:
-    """Prefix text cells starting with = + - @ (or a tab/CR) with a quote (OWASP CSV injection advice)."""
-
-    def fix(value: object) -> object:
-        if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-            return "'" + value
-        return value
-
-    out = frame.copy()
-    for column in out.columns:
-        if out[column].dtype == object or pd.api.types.is_string_dtype(out[column]):
-            out[column] = out[column].map(fix)
-    return out
+    """CSV for download, with cells a spreadsheet would run as formulas escaped (:mod:`workbench.csvsafe`)."""
+    return to_csv_bytes(frame)

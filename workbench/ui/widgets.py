@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -13,6 +14,16 @@ from workbench.errors import WorkbenchError
 from workbench.storage import repository as repo
 
 TABLE_CAP = 500
+_MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:])")
+
+
+def plain(text: object) -> str:
+    """Text from users, files, models or servers, escaped for Streamlit's markdown.
+
+    Names, labels and answers are data: ``**``, ``[link](…)``, ``![image](…)``, ``$math$`` or
+    ``:red[...]`` in them must show as typed, never be rendered (amounts like "$0.01 vs $0.02" too).
+    """
+    return _MARKDOWN.sub(r"\\\1", str(text))
 
 
 @contextmanager
@@ -24,7 +35,7 @@ def shown_errors() -> Iterator[None]:
     try:
         yield
     except WorkbenchError as exc:
-        st.error(str(exc), icon=":material/error:")
+        st.error(plain(exc), icon=":material/error:")
 
 
 def capped_table(frame: pd.DataFrame, what: str = "rows", cap: int = TABLE_CAP, **kwargs) -> None:

@@ -1,0 +1,45 @@
+"""Prompt workbench: ``streamlit run app.py``.
+
+Declares the pages (one file per screen in ``pages/``), then draws the shared chrome
+(:mod:`workbench.ui.chrome`) and runs the chosen page. To add a screen, add one line to ``PAGES``.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from workbench.ui import chrome
+from workbench.ui.widgets import shown_errors
+
+st.set_page_config(page_title="Prompt workbench", page_icon=":material/balance:", layout="wide")
+
+# section -> (file, title, icon); the first page is the start page (served at "/"), the others at
+# "/<file name>". An Export screen is one more line, e.g. in a "Ship" section:
+#     "Ship": [("pages/export.py", "Export", ":material/download:")],
+PAGES: dict[str, list[tuple[str, str, str]]] = {
+    "": [("pages/home.py", "Home", ":material/home:")],
+    "Build": [
+        ("pages/prompts.py", "Prompts", ":material/edit_note:"),
+        ("pages/samples.py", "Samples", ":material/table_rows:"),
+    ],
+    "Evaluate": [
+        ("pages/sweep.py", "Sweep", ":material/play_circle:"),
+        ("pages/compare.py", "Compare", ":material/leaderboard:"),
+        ("pages/runs.py", "Runs", ":material/history:"),
+    ],
+}
+
+page = st.navigation(
+    {
+        section: [st.Page(path, title=title, icon=icon) for path, title, icon in entries]
+        for section, entries in PAGES.items()
+    }
+)
+ready = False
+with shown_errors():
+    chrome.frame()
+    ready = True
+if ready:
+    page.run()
+else:
+    st.info("Fix the setting above (environment or .streamlit/secrets.toml) and reload the page.")

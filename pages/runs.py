@@ -1,0 +1,137 @@
+"""Runs: every sweep with its status, calls and cost; open, re-run, resume or delete one."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from workbench import charts
+from workbench.errors import InputError
+from workbench.pricing import format_usd
+from workbench.storage import repository as repo
+from workbench.ui import chrome, progress
+from workbench.ui.widgets import capped_table, shown_errors
+
+ctx = chrome.page()
+st.title("Runs")
+
+runs = repo.list_runs(ctx.engine)
+if runs.empty:
+    st.info("No runs yet. Start one on the Sweep page: the example prompts and sample sets are ready to use.")
+    st.page_link("pages/sweep.py", label="Go to Sweep", icon=":material/play_circle:")
+    st.stop()
+
+
+def _split(column: str) -> list[str]:
+    return sorted({part for value in runs[column].dropna() for part in str(value).split(", ") if part})
+
+
+# --- filters ---------------------------------------------------------------------------------------
+created = pd.to_datetime(runs["created_at"])
+first_day, last_day = created.min().date(), created.max().date()
+with st.container(border=True):
+    a, b, c, d, e = st.columns([2, 2, 2, 2, 3])
+    prompts = a.multiselect("Prompt", _split("prompt"), placeholder="all")
+    data_sets = b.multiselect("Sample set", sorted(runs["dataset"].dropna().unique()), placeholder="all")
+    models = c.multiselect("Model", _split("models"), placeholder="all")
+    statuses = d.multiselect("Status", sorted(runs["status"].unique()), placeholder="all")
+    days = e.date_input("Created between", value=(first_day, last_day), format="YYYY-MM-DD")
+
+shown = runs
+if prompts:
+    shown = shown[shown["prompt"].map(lambda v: any(p in str(v).split(", ") for p in prompts))]
+if data_sets:
+    shown = shown[shown["dataset"].isin(data_sets)]
+if models:
+    shown = shown[shown["models"].map(lambda v: any(m in str(v).split(", ") for m in models))]
+if statuses:
+    shown = shown[shown["status"].isin(statuses)]
+if isinstance(days, tuple) and len(days) == 2:
+    day = pd.to_datetime(shown["created_at"]).dt.date
+    shown = shown[(day >= days[0]) & (day <= days[1])]
+
+table = shown.assign(
+    cost=[
+        format_usd(cost) if known else "unknown"
+        for cost, known in zip(shown["cost_usd"], shown["cost_known"], strict=True)
+    ]
+)[["id", "name", "status", "prompt", "dataset", "models", "calls", "answered", "errors", "cost", "created_at", "error"]]
+st.caption(f"{len(shown):,} of {len(runs):,} runs")
+capped_table(
+    table,
+    what="runs",
+    column_config={
+        "created_at": st.column_config.DatetimeColumn("created (UTC)", format="YYYY-MM-DD HH:mm"),
+        "id": st.column_config.NumberColumn("run", width="small"),
+        "dataset": st.column_config.TextColumn("sample set"),
+        "cost": st.column_config.TextColumn("cost (USD)"),
+        "error": st.column_config.TextColumn("problem"),
+    },
+)
+
+# --- actions on one run ----------------------------------------------------------------------------
+if not shown.empty:
+    labels = {int(r.id): f"#{r.id} · {r.name} · {r.status}" for r in shown.itertuples()}
+    run_id = st.selectbox("Run", list(labels), format_func=labels.get, key="runs_pick")
+    run = repo.get_run(ctx.engine, run_id)
+    live = ctx.jobs.job(run.id) is not None and ctx.jobs.job(run.id).thread.is_alive()
+    o, r, s, x = st.columns(4, vertical_alignment="center")
+    o.page_link(
+        "pages/compare.py", label="Open in Compare", icon=":material/leaderboard:", query_params={"run": str(run.id)}
+    )
+    rerun = r.button(
+        "Re-run",
+        key="runs_rerun",
+        help="The same plan as a new run: stored answers are reused for free, only missing ones are called.",
+    )
+    resumable = run.status in progress.RESUMABLE or (run.status == "pending" and not live)
+    resume = s.button(
+        "Resume",
+        key="runs_resume",
+        disabled=not resumable,
+        help="Call only the items of this run that have no stored answer yet.",
+    )
+    with x.popover("Delete", icon=":material/delete:"):
+        st.caption("Deletes the run and its results table. Stored answers stay and are reused by later runs.")
+        delete = st.button("Delete this run", type="primary", key="runs_delete")
+
+    with shown_errors():
+        if rerun or resume:
+            plan = ctx.session_wb.plan_for_run(run)
+            ctx.session_wb.check_budget(ctx.session_wb.estimate(plan), run.max_cost_usd)
+            if rerun:
+                target = ctx.session_wb.start(
+                    plan,
+                    name=f"{run.name} (re-run)",
+                    concurrency=run.concurrency,
+                    max_cost_usd=run.max_cost_usd,
+                    key_kind=ctx.key_kind,
+                    resume=False,
+                )
+            else:
+                if run.status == "running":
+                    raise InputError(f"run {run.id} is being executed elsewhere; cancel it first")
+                target = run
+            ctx.jobs.submit(
+                target, plan, concurrency=target.concurrency, max_cost_usd=target.max_cost_usd, workbench=ctx.session_wb
+            )
+            st.session_state["sweep_run_id"] = target.id
+            st.success(f"Run #{target.id} started: its progress is in the sidebar.")
+            st.page_link("pages/sweep.py", label="Watch it on the Sweep page", icon=":material/play_circle:")
+        if delete:
+            if run.status == "running":
+                raise InputError(f"run {run.id} is running; cancel it first")
+            repo.delete_run(ctx.engine, run.id)
+            st.toast(f"Deleted run #{run.id}; its stored answers stay available for reuse.")
+            st.rerun()
+
+# --- spend ------------------------------------------------------------------------------------------
+st.divider()
+spend = repo.spend_per_day(ctx.engine)
+if spend.empty:
+    st.caption("Spend per day: nothing paid for yet.")
+else:
+    st.altair_chart(charts.spend_per_day(spend), key="runs_spend")
+    st.caption(
+        f"New calls paid for, by the day their answers arrived (UTC). Total {format_usd(spend['cost_usd'].sum())}."
+    )

@@ -1,0 +1,91 @@
+"""Samples: upload labeled CSV/JSONL, check it, store it; browse stored sample sets."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import streamlit as st
+
+from workbench.datasets import parse_samples
+from workbench.errors import InputError
+from workbench.library import file_columns, guess_label_column
+from workbench.storage import repository as repo
+from workbench.ui import chrome, figures
+from workbench.ui.widgets import capped_table, dataset_options, plain, shown_errors
+
+MAX_UPLOAD_MB = 20
+PREVIEW_ROWS = 200
+
+ctx = chrome.page()
+st.title("Samples")
+st.caption(
+    "Labeled examples to test prompts on: a CSV with a header row, or JSONL. One column holds the gold "
+    "label; every other column can be used in a prompt as {{column}}."
+)
+
+
+def show_set(samples, key: str) -> None:
+    left, right = st.columns([3, 2])
+    with left:
+        st.markdown(f"**Preview** · {len(samples):,} samples, label column {plain(samples.label_column)}")
+        capped_table(samples.to_frame(), what="samples", cap=PREVIEW_ROWS)
+    with right:
+        st.altair_chart(figures.label_distribution(samples.label_counts()), key=f"{key}_labels")
+
+
+st.subheader("Upload")
+with st.container():
+    upload = st.file_uploader(
+        "Sample file (CSV or JSONL)",
+        type=["csv", "jsonl", "json", "tsv", "txt"],
+        max_upload_size=MAX_UPLOAD_MB,
+        help=f"UTF-8 text, at most {MAX_UPLOAD_MB} MB.",
+    )
+    if upload is None:
+        st.caption(
+            "Choose a file to check it before storing it. The example sets from prompts/ are already stored (below)."
+        )
+    else:
+        data = upload.getvalue()
+        with shown_errors():
+            if len(data) > MAX_UPLOAD_MB * 1024 * 1024:
+                raise InputError(f"{upload.name}: {len(data) / 1e6:.1f} MB is over the {MAX_UPLOAD_MB} MB limit")
+            columns = file_columns(data, upload.name)
+            if not columns:
+                raise InputError(f"{upload.name}: no columns found (is the file empty?)")
+            guess = guess_label_column(columns) or columns[-1]
+            label_column = st.selectbox("Label column (the gold answer)", columns, index=columns.index(guess))
+            name = st.text_input("Name", value=Path(upload.name).stem)
+            samples = parse_samples(data, upload.name, label_column)
+            if name.strip():
+                samples = replace(samples, name=name.strip())
+            st.success(
+                f"{len(samples):,} samples, {len(samples.label_counts())} labels; "
+                f"variables: {plain(', '.join(samples.variable_names) or 'none')}"
+            )
+            show_set(samples, "upload")
+            if st.button("Store this sample set", type="primary", key="samples_store"):
+                before = set(repo.list_datasets(ctx.engine)["id"])
+                stored = repo.save_dataset(ctx.engine, samples, source=upload.name)
+                if stored.id in before:
+                    st.info(f"Already stored as “{plain(stored.name)}” (#{stored.id}): same content, same sample set.")
+                else:
+                    st.success(f"Stored as “{plain(stored.name)}” (#{stored.id}). Use it on the Prompts or Sweep page.")
+
+st.subheader("Stored sample sets")
+with st.container():
+    frame = repo.list_datasets(ctx.engine)
+    if frame.empty:
+        st.info("No sample sets yet: upload one above.")
+    else:
+        capped_table(
+            frame[["id", "name", "rows", "label_column", "source", "created_at"]],
+            what="sample sets",
+            column_config={"created_at": st.column_config.DatetimeColumn("created", format="YYYY-MM-DD HH:mm")},
+        )
+        options = dataset_options(ctx.engine)
+        chosen = st.selectbox("Look at", list(options), format_func=options.get, key="samples_stored_pick")
+        if chosen is not None:
+            with shown_errors():
+                show_set(repo.load_dataset(ctx.engine, chosen), "stored")

@@ -1,0 +1,202 @@
+"""Sweep: prompt versions × models × temperatures × repeats over a sample set, with an estimate first."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from workbench.errors import InputError, WorkbenchError
+from workbench.pricing import format_usd
+from workbench.storage import repository as repo
+from workbench.sweep import parse_temperatures
+from workbench.ui import chrome, progress, services
+from workbench.ui.widgets import dataset_for_prompt, dataset_options, plain, shown_errors, version_options
+
+ctx = chrome.page()
+st.title("Sweep")
+st.caption(
+    "Run every chosen prompt version on every sample with every model and temperature. Answers already "
+    "stored for an identical request are reused for free; new answers are stored as they arrive, so leaving "
+    "this page loses nothing paid for."
+)
+
+versions = version_options(ctx.engine)
+datasets = dataset_options(ctx.engine)
+if not versions or not datasets:
+    st.info(
+        "A sweep needs a prompt and a sample set: write one on the Prompts page, upload samples on the Samples page."
+    )
+    st.stop()
+
+# --- what to run -----------------------------------------------------------------------------
+left, right = st.columns(2)
+with left:
+    preselected = [v for v in st.session_state.get("sweep_prompt_ids", []) if v in versions] or [next(iter(versions))]
+    prompt_ids = st.multiselect(
+        "Prompt versions",
+        list(versions),
+        default=preselected,
+        format_func=versions.get,
+        key="sweep_prompts",
+        help="Choose several versions to compare prompts in one run.",
+    )
+    first_name = versions[prompt_ids[0]].split(" v")[0] if prompt_ids else ""
+    suggested = dataset_for_prompt(datasets, first_name)
+    dataset_ids = list(datasets)
+    dataset_id = st.selectbox(
+        "Sample set",
+        dataset_ids,
+        index=dataset_ids.index(suggested) if suggested in dataset_ids else 0,
+        format_func=datasets.get,
+        key=f"sweep_dataset_{first_name}",
+    )
+    subset = st.radio("Samples", ["All", "Stratified subset"], horizontal=True, key="sweep_subset")
+    n_samples, seed = None, 0
+    if subset == "Stratified subset":
+        a, b = st.columns(2)
+        n_samples = a.number_input("How many", min_value=1, value=20, step=10, key="sweep_n")
+        seed = b.number_input("Seed", min_value=0, value=0, step=1, key="sweep_seed")
+with right:
+    choices = services.model_choices(ctx)
+    models = st.multiselect(
+        "Models",
+        choices,
+        default=[m for m in services.DEFAULT_MODELS if m in choices],
+        accept_new_options=True,
+        key="sweep_models",
+        help="Models the server offers and models with a known price; type another id to add it.",
+    )
+    temperatures_text = st.text_input(
+        "Temperatures", value="0, 0.5, 1", key="sweep_temperatures", help="Comma-separated values in 0-2."
+    )
+    a, b = st.columns(2)
+    repeats = a.number_input(
+        "Repeats", min_value=1, max_value=50, value=1, key="sweep_repeats", help="Calls per sample and cell"
+    )
+    concurrency = b.number_input(
+        "Concurrency", min_value=1, max_value=64, value=8, key="sweep_concurrency", help="Parallel calls"
+    )
+    budget = st.number_input(
+        "Budget (USD)",
+        min_value=0.0,
+        value=1.0,
+        step=0.5,
+        format="%.6g",
+        key="sweep_budget",
+        help="0: no cap. A sweep estimated over it is refused before any call; a sweep that reaches it stops.",
+    )
+    run_name = st.text_input(
+        "Run name (optional)", placeholder="e.g. nano vs mini, new system prompt", key="sweep_name"
+    )
+
+# --- plan and estimate -------------------------------------------------------------------------
+plan = est = None
+with shown_errors():
+    if not prompt_ids:
+        raise InputError("choose at least one prompt version")
+    if not models:
+        raise InputError("choose at least one model")
+    temperatures = parse_temperatures(temperatures_text)
+    prompts = [repo.get_prompt_version(ctx.engine, pid)[1] for pid in prompt_ids]
+    samples = repo.load_dataset(ctx.engine, dataset_id)
+    if n_samples:
+        samples = samples.stratified(int(n_samples), int(seed))
+    plan = ctx.session_wb.plan(prompts, samples, models, temperatures, int(repeats), source=f"data set #{dataset_id}")
+    est = ctx.session_wb.estimate(plan)
+
+max_cost = float(budget) if budget else None
+if est is not None:
+    st.subheader("Before you run")
+    c1, c2, c3, c4 = st.columns(4)
+    c1.metric("Calls", f"{est['calls']:,}")
+    c2.metric("Stored, free", f"{est['stored']:,}")
+    c3.metric("New calls", f"{est['new_calls']:,}")
+    c4.metric("Est. cost of new calls", format_usd(est["est_new_usd"]))
+    table = pd.DataFrame(
+        [
+            {
+                "model": m["model"],
+                "calls": m["calls"],
+                "stored (free)": m["stored"],
+                "new calls": m["new_calls"],
+                "prompt tokens": m["prompt_tokens"],
+                "completion tokens (est.)": m["est_completion_tokens"],
+                "cost, all calls (est.)": format_usd(m["est_cost_usd"]),
+                "cost, new calls (est.)": format_usd(m["est_new_cost_usd"]),
+            }
+            for m in est["models"]
+        ]
+    )
+    st.dataframe(
+        table,
+        hide_index=True,
+        column_config={
+            c: st.column_config.NumberColumn(format="localized")
+            for c in ("calls", "stored (free)", "new calls", "prompt tokens", "completion tokens (est.)")
+        },
+    )
+    st.caption(f"Estimates: {plain(est['estimate'])}.")
+    for note in est["notes"]:
+        st.info(plain(note))
+
+runnable = est is not None
+if est is not None:
+    try:
+        ctx.session_wb.check_budget(est, max_cost)
+    except WorkbenchError as exc:
+        if est["est_new_usd"] is None:
+            unknown = ", ".join(m["model"] for m in est["models"] if m["est_cost_usd"] is None)
+            st.error(
+                f"Not run: the price of {unknown} is unknown, so the budget cannot be enforced. Set Budget to 0 "
+                "(no cap) or add the model to the price catalog (WORKBENCH_CATALOG)."
+            )
+        else:
+            st.error(f"Not run: {plain(exc)}. Raise the budget or make the sweep smaller.")
+        runnable = False
+    if ctx.key_kind == "none" and "api.openai.com" in ctx.settings.base_url:
+        st.warning("No API key: set OPENAI_API_KEY on the server or enter your own key in the sidebar.")
+        runnable = False
+
+if st.button("Run sweep", type="primary", disabled=not runnable, key="sweep_run"):
+    with shown_errors():
+        run = ctx.session_wb.start(
+            plan, name=run_name.strip(), concurrency=int(concurrency), max_cost_usd=max_cost, key_kind=ctx.key_kind
+        )
+        if run.status != "pending":
+            st.info(f"Resuming run #{run.id} ({run.status}): only items without a stored answer are called.")
+        ctx.jobs.submit(run, plan, concurrency=int(concurrency), max_cost_usd=max_cost, workbench=ctx.session_wb)
+        st.session_state["sweep_run_id"] = run.id
+
+
+# --- the run started from this session ------------------------------------------------------------
+@st.fragment(run_every=1)
+def watch(run_id: int) -> None:
+    try:
+        run = repo.get_run(ctx.engine, run_id)
+    except WorkbenchError:
+        st.caption(f"Run #{run_id} was deleted.")
+        return
+    st.subheader(f"Run #{run.id}: {plain(run.name)}")
+    if run.status in progress.ACTIVE:
+        progress.show(ctx, run, key="sweep")
+        return
+    snap = progress.snapshot(ctx, run.id)
+    st.progress(snap.fraction, text=f"{snap.done:,} of {snap.total:,}")
+    summary = plain(f"spent {format_usd(snap.spent_usd)} · {snap.errors:,} errors")
+    if run.status == "completed":
+        st.success(f"Completed: {summary}.")
+    else:
+        st.warning(
+            f"{run.status.capitalize()}: {plain(run.error or 'not finished')} ({summary}). Resume it on the Runs page."
+        )
+    st.session_state["compare_run_id"] = run.id
+    st.page_link(
+        "pages/compare.py",
+        label=f"Open run #{run.id} in Compare",
+        icon=":material/leaderboard:",
+        query_params={"run": str(run.id)},
+    )
+
+
+if "sweep_run_id" in st.session_state:
+    watch(st.session_state["sweep_run_id"])

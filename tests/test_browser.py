@@ -1,0 +1,225 @@
+"""The real thing: ``streamlit run app.py`` driven by headless Chromium (Debian's) through Playwright.
+
+Against a loopback OpenAI-compatible server and a seeded SQLite file: upload a sample file, run a
+small sweep from the Sweep page, open Compare and see the charts drawn, then open every page of
+the navigation. No page may show an exception, and the API key may appear neither in any page's
+HTML nor in the server log. Screenshots go to ``test-artifacts/`` for a person to look at.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.fake_openai import FakeOpenAI
+from tests.test_ui_apptest import answer, seed_database
+
+pytestmark = pytest.mark.browser
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = ROOT / "test-artifacts"
+KEY = "sk-browser-test"
+LAUNCH_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+# (URL path, page title); Compare opens the seeded run (two temperatures, two repeats, disagreements).
+CHARTS = "[data-testid='stVegaLiteChart'] canvas, [data-testid='stVegaLiteChart'] svg.marks"  # drawn by vega-embed
+PAGES = [("", "Prompt workbench"), ("prompts", "Prompts"), ("samples", "Samples"), ("sweep", "Sweep"),
+         ("compare?run=1", "Compare"), ("runs", "Runs")]  # fmt: skip
+
+if not CHROMIUM.exists():
+    pytest.skip("needs Debian's Chromium at /usr/bin/chromium (apt-get install chromium)", allow_module_level=True)
+sync_api = pytest.importorskip("playwright.sync_api", reason="needs the playwright package")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_healthy(url: str, process: subprocess.Popen, log: Path, limit_s: float = 60.0) -> None:
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"streamlit exited with {process.returncode}:\n{log.read_text()[-2000:]}")
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.2)
+    pytest.fail(f"streamlit did not become healthy:\n{log.read_text()[-2000:]}")
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, object]]:
+    """A fake OpenAI server, a seeded database and ``streamlit run app.py`` on free ports."""
+    folder = tmp_path_factory.mktemp("browser")
+    with FakeOpenAI(api_keys={KEY}, responder=answer, latency=0.01) as server:
+        seeded = seed_database(server.base_url, KEY, folder)
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "WORKBENCH_", "STREAMLIT_"))}
+        env.update(
+            OPENAI_API_KEY=KEY,
+            OPENAI_BASE_URL=server.base_url,
+            WORKBENCH_DATABASE_URL=str(seeded["db_url"]),
+            WORKBENCH_PROMPTS_DIR=str(seeded["prompts_dir"]),
+            WORKBENCH_TIMEOUT="5",
+        )
+        port = free_port()
+        log = folder / "streamlit.log"
+        command = [
+            sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+            "--server.port", str(port), "--server.address", "127.0.0.1", "--server.fileWatcherType", "none",
+            "--browser.gatherUsageStats", "false",
+        ]  # fmt: skip
+        with log.open("w") as out:
+            process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+        url = f"http://127.0.0.1:{port}"
+        try:
+            wait_healthy(url, process, log)
+            yield {"url": url, "log": log, "server": server, **seeded}
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+@pytest.fixture(scope="module")
+def browser(app: dict[str, object]) -> Iterator[object]:
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_api.sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=LAUNCH_ARGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+@pytest.fixture
+def page(browser) -> Iterator[object]:
+    context = browser.new_context(viewport={"width": 1400, "height": 1800})
+    tab = context.new_page()
+    tab.set_default_timeout(30_000)
+    try:
+        yield tab
+    finally:
+        context.close()
+
+
+def settle(tab, title: str) -> None:
+    """Wait until the page's title is drawn and Streamlit has finished running the script."""
+    tab.get_by_role("heading", name=title, level=1).wait_for()
+    tab.wait_for_function(
+        "() => !document.querySelector('[data-testid=\"stSkeleton\"]')"
+        ' && !document.querySelector(\'[data-testid="stStatusWidget"] [data-testid="stStatusWidgetRunningIcon"]\')'
+    )
+    tab.wait_for_timeout(700)  # let charts and tables paint before a screenshot
+
+
+def check_clean(tab, name: str) -> None:
+    html = tab.content()
+    assert tab.locator("[data-testid='stException']").count() == 0, f"{name}: exception box"
+    assert "Traceback" not in html, name
+    assert KEY not in html, f"{name}: the API key is in the page"
+
+
+def shoot(tab, name: str) -> None:
+    tab.screenshot(path=str(ARTIFACTS / f"browser-{name}.png"), full_page=True)
+
+
+def test_upload_sweep_compare_and_every_page(app: dict[str, object], page, tmp_path: Path) -> None:
+    url = str(app["url"])
+    server: FakeOpenAI = app["server"]  # type: ignore[assignment]
+
+    # A first request straight to a page URL gets the app's navigation and sidebar.
+    page.goto(f"{url}/runs")
+    settle(page, "Runs")
+    assert page.get_by_text("Connection").count() == 1
+    check_clean(page, "runs-first")
+
+    # Samples: upload a file, see it checked, store it.
+    sample = tmp_path / "tickets.csv"
+    sample.write_text("ticket,queue\nMy card was charged twice,billing\nThe app crashes,technical\n", encoding="utf-8")
+    page.goto(f"{url}/samples")
+    settle(page, "Samples")
+    page.locator("input[type='file']").set_input_files(str(sample))
+    page.get_by_text("2 samples, 2 labels").wait_for()
+    page.get_by_role("button", name="Store this sample set").click()
+    page.get_by_text("Stored as").wait_for()
+    settle(page, "Samples")
+    check_clean(page, "samples")
+    shoot(page, "samples-upload")
+
+    # Sweep: the seeded prompt on its samples at one temperature, run in the background.
+    page.goto(f"{url}/sweep")
+    settle(page, "Sweep")
+    prompts = page.get_by_role("combobox", name="Prompt versions")
+    prompts.press("Backspace")  # remove the preselected newest version
+    prompts.click()
+    page.get_by_role("option", name="sentiment-test v1").click()
+    page.keyboard.press("Escape")
+    settle(page, "Sweep")
+    page.get_by_role("combobox", name="Sample set").click()
+    page.get_by_role("option", name="reviews.csv").click()
+    settle(page, "Sweep")
+    temperatures = page.get_by_role("textbox", name="Temperatures")
+    temperatures.fill("0.3, 0.6")
+    temperatures.press("Enter")
+    settle(page, "Sweep")
+    assert page.get_by_text("Before you run").count() == 1
+    shoot(page, "sweep-estimate")
+    billed = len(server.billed())
+    page.get_by_role("button", name="Run sweep").click()
+    page.get_by_text("Completed:").wait_for()
+    assert len(server.billed()) - billed == 24  # 2 models x 2 temperatures x 6 samples, all new
+    settle(page, "Sweep")
+    check_clean(page, "sweep")
+    shoot(page, "sweep-done")
+
+    # Compare: follow the link; the charts are drawn by vega-embed.
+    page.get_by_role("link", name="in Compare").click()
+    settle(page, "Compare")
+    page.wait_for_function(f"() => document.querySelectorAll({CHARTS!r}).length >= 4")
+    chosen = page.get_by_role("combobox", name="Run")
+    assert "sentiment-test on reviews.csv" in (chosen.input_value() or chosen.inner_text())
+    check_clean(page, "compare")
+    shoot(page, "compare-new-run")
+
+    # Every page of the navigation.
+    page.set_viewport_size({"width": 1400, "height": 4000})  # Streamlit scrolls inside the page: show it all
+    for path, title in PAGES:
+        page.goto(f"{url}/{path}")
+        settle(page, title)
+        if title == "Compare":
+            page.wait_for_function(f"() => document.querySelectorAll({CHARTS!r}).length >= 5")
+            page.get_by_text("Where the answers disagree").wait_for()
+        name = path.split("?")[0] or "home"
+        check_clean(page, name)
+        shoot(page, name)
+    nav = page.locator("[data-testid='stSidebarNav']")
+    titles = [text.strip().split("\n")[-1] for text in nav.locator("a").all_inner_texts()]  # after the icon
+    assert titles == ["Home", "Prompts", "Samples", "Sweep", "Compare", "Runs"]
+
+    log = Path(str(app["log"])).read_text()
+    shutil.copy(app["log"], ARTIFACTS / "browser-streamlit.log")
+    assert KEY not in log
+    assert "Traceback" not in log, log[-3000:]
