@@ -52,6 +52,7 @@ def claim(engine: Engine, keys: Sequence[str], owner: str, lease_s: float = LEAS
         return set()
     now = utcnow()
     expires = now + timedelta(seconds=lease_s)
+    keys = sorted(set(keys))  # one lock order for every process (PostgreSQL row locks cannot deadlock)
     with engine.begin() as conn:
         insert = _insert_ignore(conn.dialect.name)
         conn.execute(insert, [{"request_key": k, "owner": owner, "expires_at": expires} for k in keys])
@@ -59,12 +60,17 @@ def claim(engine: Engine, keys: Sequence[str], owner: str, lease_s: float = LEAS
             select(CallClaim.request_key, CallClaim.owner, CallClaim.expires_at).where(CallClaim.request_key.in_(keys))
         ).all()
         held = {key for key, who, _ in rows if who == owner}
-        stale = [key for key, who, until in rows if who != owner and (_expired(until, now) or owner_dead(who))]
-        if stale:
-            conn.execute(
-                update(CallClaim).where(CallClaim.request_key.in_(stale)).values(owner=owner, expires_at=expires)
+        stale = [(key, who) for key, who, until in rows if who != owner and (_expired(until, now) or owner_dead(who))]
+        for key, who in stale:
+            # Compare-and-set on the owner seen: of two processes taking over the same stale lease
+            # at once (PostgreSQL lets both read it first), only the first update matches.
+            taken = conn.execute(
+                update(CallClaim)
+                .where(CallClaim.request_key == key, CallClaim.owner == who)
+                .values(owner=owner, expires_at=expires)
             )
-            held.update(stale)
+            if taken.rowcount == 1:
+                held.add(key)
     return held
 
 
