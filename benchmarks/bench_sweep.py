@@ -107,7 +107,7 @@ def main() -> None:
         plan = wb.plan([prompt], samples, models, temperatures, repeats)
         run = wb.start(plan, concurrency=args.concurrency)
         again = wb.execute(run, plan, concurrency=args.concurrency)
-        summary = wb.summary(run.id, again) if False else {"cells": []}
+        summary = wb.summary(run.id, again)
         rerun = time.perf_counter() - start
 
     calls = len(bodies)

@@ -58,23 +58,33 @@ class JobManager:
             cancel = threading.Event()
             job = Job(run.id, threading.Thread(), cancel)
             job.thread = threading.Thread(
-                target=self._execute, args=(job, run, plan, concurrency, max_cost_usd, workbench or self.wb),
-                name=f"workbench-run-{run.id}", daemon=True,
+                target=self._execute,
+                args=(job, run, plan, concurrency, max_cost_usd, workbench or self.wb),
+                name=f"workbench-run-{run.id}",
+                daemon=True,
             )
             self._jobs[run.id] = job
         repo.update_run(self.wb.engine, run.id, status="running", cancel_requested=False)
         job.thread.start()
         return job
 
-    def _execute(self, job: Job, run: Run, plan: Plan, concurrency: int | None, max_cost: float | None,
-                 wb: Workbench) -> None:
+    def _execute(
+        self, job: Job, run: Run, plan: Plan, concurrency: int | None, max_cost: float | None, wb: Workbench
+    ) -> None:
         with self._slots:
+
             def on_progress(progress: Progress) -> None:
                 job.progress = progress
 
             try:
-                job.outcome = wb.execute(run, plan, concurrency=concurrency, max_cost_usd=max_cost,
-                                         on_progress=on_progress, cancel=job.cancel)
+                job.outcome = wb.execute(
+                    run,
+                    plan,
+                    concurrency=concurrency,
+                    max_cost_usd=max_cost,
+                    on_progress=on_progress,
+                    cancel=job.cancel,
+                )
             except Exception as exc:
                 log.exception("run %s failed", run.id)
                 job.error = str(exc).split("\n")[0]

@@ -331,7 +331,10 @@ class Runner:
                     if errors:
                         conn.execute(
                             _ITEM_ERROR,
-                            [{"b_id": item, "error": message[:1000], "attempts": tries} for item, message, tries, _ in errors],
+                            [
+                                {"b_id": item, "error": message[:1000], "attempts": tries}
+                                for item, message, tries, _ in errors
+                            ],
                         )
                         claims.release(conn, (key for *_, key in errors), self.owner)
                     if beat:
@@ -384,7 +387,10 @@ class Runner:
         ids = dict(conn.execute(select(Response.request_key, Response.id).where(Response.request_key.in_(keys))).all())
         conn.execute(
             _ITEM_ANSWER,
-            [{"b_id": item, "response_id": ids[call.key], "attempts": attempts} for item, call, _c, _p, attempts, _r in oks],
+            [
+                {"b_id": item, "response_id": ids[call.key], "attempts": attempts}
+                for item, call, _c, _p, attempts, _r in oks
+            ],
         )
         claims.release(conn, keys, self.owner)
 

@@ -5,11 +5,12 @@ its source into generated scripts so that production code parses answers exactly
 workbench scored them.
 
 The rule: normalise case, whitespace and punctuation, then look for exactly one of the prompt's
-labels as a whole word (or word sequence). An answer that is a JSON object (structured output,
-optionally in a code fence) is read by its values first: exactly one value equal to a label wins,
-so ``{"sentiment": "positive", "reasoning": "not negative at all"}`` is positive. "Positive.", "Label: negative" and " NEUTRAL\\n" all
+labels as a whole word (or word sequence). "Positive.", "Label: negative" and " NEUTRAL\\n" all
 parse. When a label is part of a longer label that also matches ("spam" inside "not spam"), the
-longer one wins. No label, or two different labels, is ``unparsed`` and counts as wrong.
+longer one wins. An answer that is a JSON object (structured output, optionally in a code fence)
+is read by its values first: exactly one value equal to a label wins, so
+``{"sentiment": "positive", "reasoning": "not negative at all"}`` is positive. No label, or two
+different labels, is ``unparsed`` and counts as wrong.
 """
 
 import json

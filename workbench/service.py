@@ -30,8 +30,21 @@ from workbench.sweep import Plan, build_plan, estimate
 
 # The sweep JSON contract's cell fields, plus which prompt version the cell belongs to.
 SWEEP_CELL_KEYS = (
-    "prompt_name", "prompt_version_id", "model", "temperature", "n", "accuracy", "macro_f1", "unparsed", "errors",
-    "prompt_tokens", "cached_tokens", "completion_tokens", "cost_usd", "cost_per_1k_usd", "latency_p50_ms",
+    "prompt_name",
+    "prompt_version_id",
+    "model",
+    "temperature",
+    "n",
+    "accuracy",
+    "macro_f1",
+    "unparsed",
+    "errors",
+    "prompt_tokens",
+    "cached_tokens",
+    "completion_tokens",
+    "cost_usd",
+    "cost_per_1k_usd",
+    "latency_p50_ms",
     "latency_p95_ms",
 )
 

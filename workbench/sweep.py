@@ -243,5 +243,7 @@ def estimate(plan: Plan, calls: list[PlannedCall] | None = None, stored: set[str
         "cost_known": all_known,
         "models": models,
         "notes": list(plan.notes),
-        "estimate": "prompt tokens are exact (tiktoken o200k_base, cookbook rule); completion tokens and cost are estimates",
+        "estimate": (
+            "prompt tokens are exact (tiktoken o200k_base, cookbook rule); completion tokens and cost are estimates"
+        ),
     }

@@ -30,14 +30,17 @@ def pick(cells: list[dict[str, Any]], model: str | None, temperature: float | No
     if model is None and temperature is None:
         return winner(cells)
     chosen = [
-        c for c in cells
+        c
+        for c in cells
         if (model is None or c["model"] == model)
         and (temperature is None or (c["temperature"] is not None and abs(c["temperature"] - temperature) < 1e-9))
     ]
     if not chosen:
         have = ", ".join(sorted({f"{c['model']}@{c['temperature']}" for c in cells}))
-        raise InputError(f"no cell {model or '*'} at temperature {temperature if temperature is not None else '*'}"
-                         f" in this run (cells: {have})")
+        raise InputError(
+            f"no cell {model or '*'} at temperature {temperature if temperature is not None else '*'}"
+            f" in this run (cells: {have})"
+        )
     return winner(chosen)
 
 
@@ -47,9 +50,15 @@ def spec_for_run(
     """The export spec of a run's chosen cell, its sample set and the cell's figures."""
     from workbench.metrics import cell_summaries
 
-    run = repo.get_run(wb.engine, run_id)
     frame, labels = repo.results_frame(wb.engine, run_id)
     cell = pick(cell_summaries(frame, labels), model, temperature)
+    spec, samples = spec_for_cell(wb, run_id, cell)
+    return spec, samples, cell
+
+
+def spec_for_cell(wb: Workbench, run_id: int, cell: dict[str, Any]) -> tuple[ExportSpec, SampleSet]:
+    """The export spec of one cell of a run (a dict of ``metrics.cell_summaries``) and the run's sample set."""
+    run = repo.get_run(wb.engine, run_id)
     _, prompt = repo.get_prompt_version(wb.engine, cell["prompt_version_id"])
     ci = cell.get("accuracy_ci95") or [None, None]
     spec = ExportSpec(
@@ -63,4 +72,4 @@ def spec_for_run(
         n=cell["n"],
         created=run.created_at.date().isoformat(),
     )
-    return spec, repo.load_dataset(wb.engine, run.dataset_id), cell
+    return spec, repo.load_dataset(wb.engine, run.dataset_id)

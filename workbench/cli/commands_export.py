@@ -19,15 +19,22 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--temperature", type=float, help="the cell's temperature (default: the winner)")
     p.add_argument("--format", required=True, choices=FORMATS)
     p.add_argument("--output", metavar="FILE", help="write here instead of stdout")
-    p.add_argument("--margin", type=float, default=0.05,
-                   help="pytest format: fail below the measured accuracy minus this (default 0.05)")
+    p.add_argument(
+        "--margin",
+        type=float,
+        default=0.05,
+        help="pytest format: fail below the measured accuracy minus this (default 0.05)",
+    )
     p.set_defaults(handler=cmd_export)
 
     p = sub.add_parser("import-promptfoo", help="read a promptfooconfig.yaml into a prompt, samples and a plan")
     p.add_argument("config", metavar="CONFIG")
     p.add_argument("--labels", help="comma-separated labels when the config does not name them")
-    p.add_argument("--save", action="store_true",
-                   help="store the prompts and samples in the database (and print the sweep command)")
+    p.add_argument(
+        "--save",
+        action="store_true",
+        help="store the prompts and samples in the database (and print the sweep command)",
+    )
     p.add_argument("--write-prompts", metavar="DIR", help="also write the prompts as YAML files into DIR")
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=cmd_import)
@@ -63,8 +70,9 @@ def cmd_import(args: argparse.Namespace) -> int:
         wb = open_workbench()
         from workbench.storage import repository as repo
 
-        plan["prompt_version_ids"] = [repo.save_prompt_version(wb.engine, p, note="imported from promptfoo").id
-                                      for p in imported.prompts]
+        plan["prompt_version_ids"] = [
+            repo.save_prompt_version(wb.engine, p, note="imported from promptfoo").id for p in imported.prompts
+        ]
         if imported.samples is not None:
             plan["dataset_id"] = repo.save_dataset(wb.engine, imported.samples, source=str(args.config)).id
     if args.json:
@@ -73,8 +81,10 @@ def cmd_import(args: argparse.Namespace) -> int:
     print(f"prompts: {', '.join(p.name for p in imported.prompts)}")
     for p in imported.prompts:
         print(f"  {p.name}: labels {', '.join(p.labels)}; variables {', '.join(p.variables) or 'none'}")
-    print(f"samples: {plan['samples'] if plan['samples'] is not None else 'none'}"
-          f" (label column {imported.label_column!r})")
+    print(
+        f"samples: {plan['samples'] if plan['samples'] is not None else 'none'}"
+        f" (label column {imported.label_column!r})"
+    )
     temps = ", ".join("none" if t is None else f"{t:g}" for t in imported.temperatures)
     print(f"models: {', '.join(imported.models)}; temperatures: {temps}; repeats: {imported.repeats}")
     if imported.untranslated:

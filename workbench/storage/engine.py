@@ -6,12 +6,17 @@ share one SQLite file. Schema changes are small named migrations (:mod:`workbenc
 
 from __future__ import annotations
 
+import random
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy import event
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import InterfaceError, NoSuchModuleError, OperationalError
-from sqlmodel import create_engine
+from sqlmodel import Session, create_engine
 
 from workbench.errors import InputError
 
@@ -20,8 +25,19 @@ BUSY_TIMEOUT_MS = 30_000
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    # Switching to WAL needs a moment of exclusive access, and SQLite answers "locked" at once
+    # (without its busy handler) when another process holds the file; it is a one-time change of the
+    # file, so only ask when it is not done yet, and retry briefly.
+    for attempt in range(100):
+        try:
+            if cursor.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                cursor.execute("PRAGMA journal_mode=WAL")
+            break
+        except sqlite3.OperationalError:
+            if attempt == 99:
+                raise
+            time.sleep(0.05 + 0.05 * random.random())
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
@@ -61,6 +77,20 @@ def make_engine(url: str, migrate: bool = True) -> Engine:
             reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
             raise InputError(f"cannot open the database {where}: {reason}") from None
     return engine
+
+
+@contextmanager
+def write_session(engine: Engine) -> Iterator[Session]:
+    """A session for a read-then-write transaction.
+
+    On SQLite it takes the write lock first (``BEGIN IMMEDIATE``, waiting out the busy timeout): a
+    deferred transaction that reads and then writes fails at once with "database is locked" when
+    another process wrote in between, which the busy timeout cannot help.
+    """
+    with Session(engine) as session:
+        if engine.dialect.name == "sqlite":
+            session.connection().exec_driver_sql("BEGIN IMMEDIATE")
+        yield session
 
 
 def redact_url(url: str) -> str:

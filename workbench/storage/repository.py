@@ -24,6 +24,7 @@ from workbench.datasets import SampleSet
 from workbench.errors import InputError
 from workbench.promptfile import PromptFile, parse_prompt
 from workbench.scoring import UNPARSED, parse_label
+from workbench.storage.engine import write_session
 from workbench.storage.models import Dataset, PromptVersion, Response, Run, RunItem, Sample, utcnow
 
 CHUNK = 500
@@ -37,7 +38,7 @@ def save_prompt_version(
     engine: Engine, prompt: PromptFile, note: str = "", created_by: str | None = None
 ) -> PromptVersion:
     """Store a prompt version; the same name and content returns the existing row."""
-    with Session(engine) as session:
+    with write_session(engine) as session:
         found = session.exec(
             select(PromptVersion).where(
                 PromptVersion.name == prompt.name, PromptVersion.content_hash == prompt.content_hash
@@ -101,7 +102,7 @@ def save_dataset(
 ) -> Dataset:
     """Store a sample set; the same content returns the existing data set."""
     digest = samples.content_hash
-    with Session(engine) as session:
+    with write_session(engine) as session:
         found = session.exec(select(Dataset).where(Dataset.content_hash == digest)).first()
         if found:
             return found[0]
@@ -503,7 +504,7 @@ def _canonical_gold(frame: pd.DataFrame, labels: dict[int, list[str]]) -> pd.Ser
     for pv, pv_labels in labels.items():
         forms = {normalize(label): label for label in pv_labels}
         mask = frame["prompt_version_id"] == pv
-        gold.loc[mask] = frame.loc[mask, "gold"].map(lambda g: forms.get(normalize(g), g))
+        gold.loc[mask] = frame.loc[mask, "gold"].map(lambda g, forms=forms: forms.get(normalize(g), g))
     return gold
 
 
@@ -525,12 +526,13 @@ def run_progress(engine: Engine, run_id: int) -> dict[str, int | float | None]:
 def mark_stale_runs(engine: Engine, stale_after_s: float = 60.0) -> list[int]:
     """Runs left 'running' by a process that died become 'interrupted' (resumable)."""
     cutoff = utcnow().timestamp() - stale_after_s
-    with Session(engine) as session:
+    with write_session(engine) as session:
         rows = session.execute(
             select(Run.id, Run.heartbeat_at, Run.started_at, Run.worker).where(Run.status == "running")
         ).all()
         stale = [
-            rid for rid, beat, started, worker in rows
+            rid
+            for rid, beat, started, worker in rows
             if _ts(beat or started) < cutoff or (worker and owner_dead(worker))
         ]
         if stale:
