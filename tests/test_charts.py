@@ -158,10 +158,92 @@ def test_spend_per_day() -> None:
         {"day": "2025-01-01", "cost_usd": 0.5, "calls": 4},
         {"day": "2025-01-02", "cost_usd": 0.375, "calls": 8},
     ]
-    assert axis_titles(d) == {"Day", "Spend (USD)"} and has_tooltip(d)
+    assert axis_titles(d) == {"Day (UTC)", "Spend (USD)"} and has_tooltip(d)
     assert data_of(spec(charts.spend_per_day(pd.DataFrame(columns=["day", "cost_usd"])))) == []
     with pytest.raises(InputError, match="day"):
         charts.spend_per_day(pd.DataFrame({"cost_usd": [1.0]}))
+
+
+def test_spend_per_day_one_day_is_one_normal_bar() -> None:
+    d = spec(charts.spend_per_day(pd.DataFrame({"day": ["2025-03-04"], "cost_usd": [0.2], "calls": [2]})))
+    assert data_of(d) == [{"day": "2025-03-04", "cost_usd": 0.2, "calls": 2}]
+    x = d["encoding"]["x"]
+    # days as text on a discrete axis: one band per day, no time scale stretching one day across the chart
+    assert x["type"] == "ordinal" and x["field"] == "day" and "timeUnit" not in x
+    assert d["mark"]["width"] == charts.SPEND_BAR_PX  # a fixed bar, however wide the column
+
+
+def test_spend_per_day_shows_days_without_spend() -> None:
+    runs = pd.DataFrame({"day": ["2025-01-01", "2025-01-04"], "cost_usd": [0.5, 0.25], "calls": [1, 2]})
+    rows = data_of(spec(charts.spend_per_day(runs)))
+    assert [r["day"] for r in rows] == ["2025-01-01", "2025-01-02", "2025-01-03", "2025-01-04"]
+    assert [r["cost_usd"] for r in rows] == [0.5, 0, 0, 0.25]
+    # many days: bars scale with their band and the labels slant
+    days = pd.date_range("2025-01-01", periods=30, freq="D")
+    d = spec(charts.spend_per_day(pd.DataFrame({"day": days, "cost_usd": 0.1})))
+    assert len(data_of(d)) == 30 and d["mark"]["width"] == {"band": 0.8}
+    assert d["encoding"]["x"]["axis"]["labelAngle"] == -45
+    # a gap longer than the fill limit is not filled with hundreds of empty days
+    far = pd.DataFrame({"day": ["2024-01-01", "2025-01-01"], "cost_usd": [0.1, 0.2]})
+    assert [r["day"] for r in data_of(spec(charts.spend_per_day(far)))] == ["2024-01-01", "2025-01-01"]
+
+
+def y_scales(d: dict) -> list[dict]:
+    return [enc["y"]["scale"] for enc in encodings(d) if "scale" in enc.get("y", {})]
+
+
+def test_tied_accuracy_gets_a_readable_axis(report: dict) -> None:
+    """All cells at 100%: the y domain still spans a few points (no "100.000000%" ticks), inside 0-100%."""
+    tie = dict(report, cells=[dict(c, accuracy=1.0, accuracy_ci95=[1.0, 1.0]) for c in report["cells"]])
+    for chart in (charts.cost_vs_accuracy(tie), charts.accuracy_vs_temperature(tie)):
+        d = spec(chart)
+        scales = y_scales(d)
+        assert scales
+        for scale in scales:
+            low, high = scale["domain"]
+            assert 0.0 <= low < high <= 1.0 and high - low >= charts.MIN_SHARE_SPAN
+        formats = {enc["y"]["axis"]["format"] for enc in encodings(d) if "axis" in enc.get("y", {})}
+        assert formats == {charts.PERCENT_FORMAT}  # explicit precision, never a bare "%"
+    zero = dict(report, cells=[dict(c, consistency=0.0) for c in report["cells"]])
+    (scale,) = y_scales(spec(charts.consistency_vs_temperature(zero)))
+    assert scale["domain"] == [0.0, charts.MIN_SHARE_SPAN]
+
+
+def test_cost_vs_accuracy_one_cost_is_centred(report: dict) -> None:
+    same = dict(report, cells=[dict(c, cost_per_1k_usd=0.05) for c in report["cells"]])
+    d = spec(charts.cost_vs_accuracy(same))
+    x_domains = [enc["x"]["scale"].get("domain") for enc in encodings(d) if "scale" in enc.get("x", {})]
+    assert x_domains and all(domain == [0, 0.1] for domain in x_domains)
+    # the "recommended" label sits on the side of the ring that has room
+    rec = report["recommendation"]
+    varied = dict(
+        report, cells=[dict(c, cost_per_1k_usd=1.0 if c["model"] == rec["model"] else 0.1) for c in report["cells"]]
+    )
+    rows = data_of(spec(charts.cost_vs_accuracy(varied)))
+    assert {r["label_side"] for r in rows if r["recommended"]} == {"right"}  # the dearest: label to its left
+
+
+def test_latency_distribution_has_no_legend_and_readable_labels() -> None:
+    def chart_for(models: list[str]) -> dict:
+        rows = [
+            {"model": m, "temperature": 0, "sample_index": i, "gold": "positive", "predicted": "positive"}
+            | {"latency_ms": 100.0 + i}
+            for m in models
+            for i in range(3)
+        ]
+        return spec(charts.latency_distribution(make_frame(rows)))
+
+    short = chart_for(["gpt-4.1-nano", "gpt-4.1-mini"])
+    colors = [enc["color"] for enc in encodings(short) if "color" in enc]
+    assert colors and all(c["legend"] is None for c in colors)  # the x axis names the boxes
+    assert encodings(short)[0]["x"]["axis"]["labelAngle"] == 0
+    long = chart_for(["gpt-4.1-nano", "gpt-4.1-mini", "gpt-4o-mini-2024-07-18", "some-local-model:latest"])
+    assert encodings(long)[0]["x"]["axis"]["labelAngle"] < 0
+
+
+def test_consistency_axis_title_is_short(report: dict) -> None:
+    titles = axis_titles(spec(charts.consistency_vs_temperature(report)))
+    assert titles and all(len(t) <= 30 for t in titles)
 
 
 def test_empty_report_still_builds() -> None:
@@ -182,3 +264,10 @@ def test_several_prompts_are_told_apart() -> None:
     report = build_report(make_frame(rows), {1: LABELS, 2: LABELS}, run_id=1)
     series = {r["series"] for r in data_of(spec(charts.accuracy_vs_temperature(report)))}
     assert series == {"short · m", "long · m"}
+
+
+def test_accuracy_legend_comes_from_the_lines_not_the_pale_bands(report: dict) -> None:
+    d = spec(charts.accuracy_vs_temperature(report))
+    band, line = encodings(d)
+    assert band["color"]["legend"] is None and line["color"].get("legend", {}) is not None
+    assert d["resolve"]["legend"]["color"] == "independent"  # else the band's "no legend" hides the lines' too

@@ -22,10 +22,35 @@ from workbench.metrics import cell_name
 
 OKABE_ITO = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000"]
 USD_FORMAT = "$,.4~g"
+PERCENT_FORMAT = ".1~%"  # explicit precision: a bare "%" lets Vega pick up to 6 decimals on a narrow domain
+MIN_SHARE_SPAN = 0.04  # a share axis spans at least 4 points, so equal values do not collapse the domain
+LEVEL_LABEL_CHARS = 36  # latency box plot: more characters of model names than this get slanted labels
+SPEND_FILL_DAYS = 92  # spend charts show every day (0 when nothing was spent) up to this many days
+SPEND_FIXED_BARS = 10  # up to this many days, bars keep SPEND_BAR_PX pixels however wide the chart is
+SPEND_BAR_PX = 32
 
 
 def _palette(title: str) -> alt.Color:
     return alt.Color("series:N", title=title, scale=alt.Scale(range=OKABE_ITO))
+
+
+def _share_scale(*columns: pd.Series, padding: int = 12) -> alt.Scale:
+    """A 0-1 share axis around the values: at least :data:`MIN_SHARE_SPAN` wide, inside [0, 1], plus
+    ``padding`` pixels each side so marks at the edge (a cell at 100%) are not cut by the frame.
+
+    With ``zero=False`` and every value equal (all cells at 100%, say) Vega would make a zero-width
+    domain and label its one tick with six decimals; the widened domain keeps normal ticks. The
+    padding is less than one tick spacing, so no tick beyond 0% or 100% appears.
+    """
+    values = pd.concat([pd.to_numeric(c, errors="coerce") for c in columns]).dropna()
+    if values.empty:
+        return alt.Scale(zero=False)
+    low, high = float(values.min()), float(values.max())
+    pad = max((MIN_SHARE_SPAN - (high - low)) / 2, 0.0)
+    low, high = max(0.0, low - pad), min(1.0, high + pad)
+    if high - low < MIN_SHARE_SPAN:  # pushed against 0% or 100%: widen on the other side
+        low, high = (0.0, MIN_SHARE_SPAN) if low == 0.0 else (1.0 - MIN_SHARE_SPAN, 1.0)
+    return alt.Scale(domain=[low, high], zero=False, nice=False, padding=padding)
 
 
 def _cells(report: Mapping[str, Any] | list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -72,12 +97,16 @@ def accuracy_vs_temperature(report: Mapping[str, Any] | list[dict[str, Any]]) ->
     base = alt.Chart(data).encode(
         x=alt.X("temperature:Q", title="Temperature"), color=_palette("Model"), detail="series:N"
     )
-    y = alt.Y("accuracy:Q", title="Accuracy (% correct, 95% interval)", axis=alt.Axis(format="%"))
+    title = "Accuracy (% correct, 95% interval)"
+    scale = _share_scale(data["accuracy"], data["ci_low"], data["ci_high"])
+    axis = alt.Axis(format=PERCENT_FORMAT)
     band = base.mark_area(opacity=0.18).encode(
-        y=alt.Y("ci_low:Q", title="Accuracy (% correct, 95% interval)", axis=alt.Axis(format="%")), y2="ci_high:Q"
+        y=alt.Y("ci_low:Q", title=title, axis=axis, scale=scale),
+        y2="ci_high:Q",
+        color=_palette("Model").legend(None),  # the legend comes from the lines, not from the pale bands
     )
     line = base.mark_line(point=True).encode(
-        y=y.scale(zero=False),
+        y=alt.Y("accuracy:Q", title=title, axis=axis, scale=scale),
         tooltip=[
             alt.Tooltip("cell:N", title="Cell"),
             alt.Tooltip("accuracy:Q", title="Accuracy", format=".1%"),
@@ -87,7 +116,8 @@ def accuracy_vs_temperature(report: Mapping[str, Any] | list[dict[str, Any]]) ->
             alt.Tooltip("n:Q", title="Answers"),
         ],
     )
-    return alt.layer(band, line).properties(title="Accuracy by temperature (band: 95% Wilson interval)")
+    chart = alt.layer(band, line).resolve_legend(color="independent")  # so only the lines make the legend
+    return chart.properties(title="Accuracy by temperature (band: 95% Wilson interval)")
 
 
 def consistency_vs_temperature(report: Mapping[str, Any] | list[dict[str, Any]]) -> alt.Chart:
@@ -101,9 +131,9 @@ def consistency_vs_temperature(report: Mapping[str, Any] | list[dict[str, Any]])
             x=alt.X("temperature:Q", title="Temperature"),
             y=alt.Y(
                 "consistency:Q",
-                title="Consistency (% of samples with identical repeats)",
-                axis=alt.Axis(format="%"),
-                scale=alt.Scale(zero=False),
+                title="Repeats agree (% of samples)",
+                axis=alt.Axis(format=PERCENT_FORMAT),
+                scale=_share_scale(data["consistency"]),
             ),
             color=_palette("Model"),
             tooltip=[
@@ -139,9 +169,21 @@ def cost_vs_accuracy(report: Mapping[str, Any]) -> alt.LayerChart:
 
     data["frontier"] = flag(frontier)
     data["recommended"] = flag([rec] if rec else [])
+    middle = (data["cost_per_1k_usd"].min() + data["cost_per_1k_usd"].max()) / 2 if len(data) else 0.0
+    data["label_side"] = ["right" if cost > middle else "left" for cost in data["cost_per_1k_usd"]]
     data = data.sort_values(["cost_per_1k_usd", "accuracy"])
-    x = alt.X("cost_per_1k_usd:Q", title="Cost per 1,000 items (USD)", axis=alt.Axis(format=USD_FORMAT))
-    y = alt.Y("accuracy:Q", title="Accuracy (% correct)", axis=alt.Axis(format="%"))
+    costs = data["cost_per_1k_usd"].unique()
+    if len(costs) == 1:  # one cost for every cell: centre it on an axis from $0, not a zero-width domain
+        x_scale = alt.Scale(domain=[0, 2 * float(costs[0]) or 1.0], padding=24)
+    else:
+        x_scale = alt.Scale(zero=False, padding=24)
+    x = alt.X("cost_per_1k_usd:Q", title="Cost per 1,000 items (USD)", axis=alt.Axis(format=USD_FORMAT), scale=x_scale)
+    y = alt.Y(
+        "accuracy:Q",
+        title="Accuracy (% correct)",
+        axis=alt.Axis(format=PERCENT_FORMAT),
+        scale=_share_scale(data["accuracy"], padding=24),
+    )
     tooltip = [
         alt.Tooltip("cell:N", title="Cell"),
         alt.Tooltip("accuracy:Q", title="Accuracy", format=".1%"),
@@ -149,7 +191,7 @@ def cost_vs_accuracy(report: Mapping[str, Any]) -> alt.LayerChart:
         alt.Tooltip("n:Q", title="Answers"),
         alt.Tooltip("frontier:N", title="On the frontier"),
     ]
-    base = alt.Chart(data).encode(x=x.scale(zero=False), y=y.scale(zero=False))
+    base = alt.Chart(data).encode(x=x, y=y)
     line = (
         base.transform_filter(alt.datum.frontier)
         .mark_line(color="#555555", strokeDash=[4, 3])
@@ -159,15 +201,17 @@ def cost_vs_accuracy(report: Mapping[str, Any]) -> alt.LayerChart:
         color=_palette("Model"), shape=alt.Shape("temperature:O", title="Temperature"), tooltip=tooltip
     )
     ring = base.transform_filter(alt.datum.recommended).mark_point(size=450, color="#000000", strokeWidth=2)
-    label = (
-        base.transform_filter(alt.datum.recommended)
-        .mark_text(align="left", dx=14, dy=-10)
+    # "recommended" below the ring (the best cells sit at the top), on the side with room for it.
+    labels = [
+        base.transform_filter(alt.datum.recommended & (alt.datum.label_side == side))
+        .mark_text(align=side, dx=14 if side == "left" else -14, dy=14)
         .encode(text=alt.value("recommended"))
-    )
+        for side in ("left", "right")
+    ]
     title = "Cost against accuracy (dashed: Pareto frontier, ring: recommended)"
     if unknown:
         title += f"; {unknown} cell(s) of unknown cost not shown"
-    return alt.layer(line, points, ring, label).properties(title=title)
+    return alt.layer(line, points, ring, *labels).properties(title=title)
 
 
 def confusion_heatmap(cell: Mapping[str, Any]) -> alt.LayerChart:
@@ -233,7 +277,11 @@ def latency_summary(frame: pd.DataFrame) -> pd.DataFrame:
 def latency_distribution(frame: pd.DataFrame) -> alt.LayerChart:
     """Box plot of answer latency per model (box: quartiles, tick: median, whiskers: 1.5 IQR)."""
     data = latency_summary(frame).rename(columns={"model": "series"})
-    base = alt.Chart(data).encode(x=alt.X("series:N", title="Model", axis=alt.Axis(labelAngle=0)))
+    names = [str(name) for name in data["series"]]
+    # Side by side, model names collide in a narrow column: slant them when they would not fit level.
+    level = len(names) <= 1 or (sum(len(n) for n in names) <= LEVEL_LABEL_CHARS and max(map(len, names)) <= 16)
+    axis = alt.Axis(labelAngle=0) if level else alt.Axis(labelAngle=-35, labelAlign="right", labelLimit=150)
+    base = alt.Chart(data).encode(x=alt.X("series:N", title="Model", axis=axis))
     y_title = "Latency (ms)"
     quantiles = [("min", "min"), ("q1", "p25"), ("median", "p50"), ("q3", "p75"), ("p95", "p95"), ("max", "max")]
     tooltip = [
@@ -242,13 +290,20 @@ def latency_distribution(frame: pd.DataFrame) -> alt.LayerChart:
         *(alt.Tooltip(f"{c}:Q", title=f"{t} (ms)", format=",.0f") for c, t in quantiles),
     ]
     whiskers = base.mark_rule().encode(y=alt.Y("low:Q", title=y_title), y2="high:Q")
-    box = base.mark_bar(size=40).encode(y="q1:Q", y2="q3:Q", color=_palette("Model"), tooltip=tooltip)
+    color = _palette("Model").legend(None)  # the x axis already names each box
+    box = base.mark_bar(size=40).encode(y="q1:Q", y2="q3:Q", color=color, tooltip=tooltip)
     median = base.mark_tick(color="white", size=40, thickness=2).encode(y="median:Q")
     return alt.layer(whiskers, box, median).properties(title="Latency per answer by model", width=alt.Step(90))
 
 
 def spend_per_day(runs_frame: pd.DataFrame) -> alt.Chart:
-    """Money spent per day (bars), from a frame with ``day`` and ``cost_usd`` (and optionally ``calls``)."""
+    """Money spent per day (bars), from a frame with ``day`` and ``cost_usd`` (and optionally ``calls``).
+
+    Days are UTC calendar days kept as ``YYYY-MM-DD`` text on an ordinal axis: one day is one bar of
+    normal width (a time axis stretches a single day across the chart), and no browser time zone can
+    move a bar to the day before. Days without spend between the first and the last show as $0 while
+    the range is at most :data:`SPEND_FILL_DAYS` days, so gaps stay visible.
+    """
     missing = [c for c in ("day", "cost_usd") if c not in runs_frame.columns]
     if missing:
         raise InputError(f"spend frame is missing column(s): {', '.join(missing)}")
@@ -258,17 +313,22 @@ def spend_per_day(runs_frame: pd.DataFrame) -> alt.Chart:
         calls=runs_frame["calls"] if "calls" in runs_frame.columns else 0,
     )
     data = days.groupby("day", as_index=False, sort=True).agg(cost_usd=("cost_usd", "sum"), calls=("calls", "sum"))
-    tooltip = [
-        alt.Tooltip("day:T", title="Day", format="%Y-%m-%d"),
-        alt.Tooltip("cost_usd:Q", title="Spent (USD)", format="$,.6~f"),
-    ]
+    if len(data) > 1:
+        every = pd.date_range(data["day"].iloc[0], data["day"].iloc[-1], freq="D").strftime("%Y-%m-%d")
+        if len(every) <= SPEND_FILL_DAYS:
+            data = data.set_index("day").reindex(every, fill_value=0).rename_axis("day").reset_index()
+    tooltip = [alt.Tooltip("day:O", title="Day (UTC)"), alt.Tooltip("cost_usd:Q", title="Spent (USD)", format="$,.6~f")]
     if "calls" in runs_frame.columns:
         tooltip.append(alt.Tooltip("calls:Q", title="Calls"))
+    few = len(data) <= SPEND_FIXED_BARS
+    axis = alt.Axis(labelAngle=0 if few else -45, labelOverlap="parity")
+    # The chart is stretched to its column: a few days keep bars of a fixed width, centred in their band.
+    width = SPEND_BAR_PX if few else alt.RelativeBandSize(0.8)
     return (
         alt.Chart(data, title="Spend per day")
-        .mark_bar(color=OKABE_ITO[0], width=alt.RelativeBandSize(0.8))
+        .mark_bar(color=OKABE_ITO[0], width=width)
         .encode(
-            x=alt.X("day:T", title="Day", timeUnit="yearmonthdate", axis=alt.Axis(format="%Y-%m-%d")),
+            x=alt.X("day:O", title="Day (UTC)", sort="ascending", axis=axis),
             y=alt.Y("cost_usd:Q", title="Spend (USD)", axis=alt.Axis(format=USD_FORMAT)),
             tooltip=tooltip,
         )
