@@ -27,14 +27,12 @@ PAGES: dict[str, list[tuple[str, str, str]]] = {
         ("pages/compare.py", "Compare", ":material/leaderboard:"),
         ("pages/runs.py", "Runs", ":material/history:"),
     ],
+    "Ship": [("pages/export.py", "Export", ":material/download:")],
+    "Team": [("pages/admin.py", "Admin", ":material/admin_panel_settings:")],  # admins only (chrome.ADMIN_PAGES)
 }
 
-page = st.navigation(
-    {
-        section: [st.Page(path, title=title, icon=icon) for path, title, icon in entries]
-        for section, entries in PAGES.items()
-    }
-)
+# Hidden until someone allowed is signed in; the sign-in gate itself is at the top of chrome.frame().
+page = chrome.navigation(PAGES)
 ready = False
 with shown_errors():
     chrome.frame()

@@ -47,6 +47,7 @@ st.caption(
         f"Prompt {row['prompt']} · sample set {row['dataset']} · models {row['models']} · temperatures "
         f"{row['temperatures']} · {run.repeats} repeat(s) · status {run.status} · created "
         f"{pd.Timestamp(run.created_at):%Y-%m-%d %H:%M} UTC"
+        + (f" by {run.created_by or 'someone without sign-in'}" if ctx.signed_in else "")
     )
 )
 with st.expander("What counts as good enough"):
@@ -224,7 +225,7 @@ else:
         cap=DISAGREEMENT_CAP,
         column_config={"sample_index": st.column_config.NumberColumn("sample")},
     )
-    if st.button(
+    if ctx.can("edit") and st.button(
         f"Save these {len(hard):,} samples as a new sample set",
         help="A hard set to iterate on quickly",
         key="cmp_save_hard",
@@ -232,7 +233,7 @@ else:
         with shown_errors():
             source = repo.load_dataset(ctx.engine, run.dataset_id)
             subset = source.subset(hard, name=f"{source.name} · hard set of run {run.id}")
-            stored = repo.save_dataset(ctx.engine, subset, source=f"hard set of run #{run.id}")
+            stored = repo.save_dataset(ctx.engine, subset, source=f"hard set of run #{run.id}", created_by=ctx.user.id)
             st.success(f"Stored as sample set “{plain(stored.name)}” (#{stored.id}); pick it on the Sweep page.")
 
 # --- paired tests ----------------------------------------------------------------------------------------

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import difflib
+import re
 
 import streamlit as st
 import yaml
 
+from workbench import budgets
 from workbench import prompts as library
 from workbench.chat import request_body
-from workbench.errors import InputError, WorkbenchError
+from workbench.errors import BudgetError, InputError, WorkbenchError
 from workbench.pricing import cost, format_usd
 from workbench.promptfile import ROLES, PromptFile, prompt_from_dict
 from workbench.scoring import parse_label
@@ -22,6 +24,8 @@ from workbench.ui.widgets import (
     capped_table,
     dataset_for_prompt,
     dataset_options,
+    file_output,
+    mine_only,
     plain,
     shown_errors,
     version_options,
@@ -70,6 +74,15 @@ def add_message() -> None:
 
 def remove_message(mid: int) -> None:
     st.session_state["pe_messages"] = [m for m in st.session_state["pe_messages"] if m != mid]
+
+
+def owner_of(name: str) -> tuple[bool, str | None, set[str]]:
+    """(whether the prompt name is stored, who saved its first version, its versions' short hashes)."""
+    listed = repo.list_prompt_versions(ctx.engine, name=name)
+    if listed.empty:
+        return False, None, set()
+    first = listed.iloc[-1]["created_by"]
+    return True, first if isinstance(first, str) else None, set(listed["hash"])
 
 
 # --- where the draft starts -------------------------------------------------------------------------------
@@ -251,12 +264,22 @@ with try_tab:
     temperature = c.number_input(
         "Temperature", 0.0, 2.0, 0.0, 0.1, key="pe_try_temperature", disabled=not takes_temperature
     )
-    send = st.button("Send", type="primary", icon=":material/send:", key="pe_send")
+    send = False
+    if ctx.can("run"):
+        send = st.button("Send", type="primary", icon=":material/send:", key="pe_send")
+    else:
+        chrome.read_only(ctx, "send prompts to a model")
     answer_box = st.empty()
     if send:
         with shown_errors():
             if ctx.key_kind == "none" and "api.openai.com" in ctx.settings.base_url:
                 raise InputError("no API key: set OPENAI_API_KEY on the server or enter your own key in the sidebar")
+            if ctx.key_kind == "server":  # one call is not estimated, but a spent budget is not spent further
+                left = budgets.remaining(ctx.engine, ctx.caps(), ctx.user.id)
+                spent = [("user_left_today_usd", "your budget for today"), ("team_left_month_usd", "the team's month")]
+                for field, what in spent:
+                    if left[field] is not None and left[field] <= 0:
+                        raise BudgetError(f"{what} is spent; nothing was called (use your own key, or ask an admin)")
             body = request_body(prompt, model, temperature if takes_temperature else None, values)
             pieces: list[str] = []
 
@@ -314,8 +337,17 @@ with save_tab:
         def save_version() -> None:
             """A callback, so the version picker can be pointed at the new version before it is drawn."""
             try:
+                stored, owner, hashes = owner_of(prompt.name)
+                if stored and prompt.content_hash[:10] not in hashes and not ctx.user.may_change(owner):
+                    maker = f"was made by {owner}" if owner else "was saved without sign-in (an example or the CLI)"
+                    raise InputError(
+                        f"{prompt.name} {maker}: you may save versions of your own prompts only; give it a new name "
+                        "to save your own copy"
+                    )
                 before = set(version_options(ctx.engine))
-                row = repo.save_prompt_version(ctx.engine, prompt, note=st.session_state["pe_note"].strip())
+                row = repo.save_prompt_version(
+                    ctx.engine, prompt, note=st.session_state["pe_note"].strip(), created_by=ctx.user.id
+                )
             except WorkbenchError as exc:
                 st.session_state["pe_saved"] = ("error", str(exc))
                 return
@@ -331,21 +363,35 @@ with save_tab:
             st.session_state["pe_pick_version"] = row.id
             st.session_state["pe_source"] = ("version", row.id)
 
-        st.button("Save version", type="primary", key="pe_save", on_click=save_version)
+        if ctx.can("edit"):
+            st.button("Save version", type="primary", key="pe_save", on_click=save_version)
+        else:
+            chrome.read_only(ctx, "save prompts")
         saved = st.session_state.pop("pe_saved", None)
         if saved:
-            getattr(st, saved[0])(saved[1])
+            getattr(st, saved[0])(plain(saved[1]))
             if saved[0] != "error":
                 st.page_link("pages/sweep.py", label="Sweep this version", icon=":material/play_circle:")
     with b:
-        st.markdown("**Write to the prompts/ folder** (a YAML file to commit with your code)")
+        writes = ctx.can("edit") and not ctx.hosted
+        st.markdown(
+            "**Write to the prompts/ folder** (a YAML file to commit with your code)"
+            if writes
+            else "**Download as a prompt file** (a YAML file to commit with your code)"
+        )
         file_name = st.text_input("File name (without .yaml)", value=prompt.name, key=f"pe_file_{prompt.name}")
-        if st.button("Write file", key="pe_write"):
-            with shown_errors():
-                path = library.save(prompt, file_name.strip(), ctx.settings.prompts_dir)
-                st.success(f"Wrote prompts/{plain(path.name)}.")
-        st.download_button(
-            "Download YAML", prompt.to_yaml(), file_name=f"{prompt.name}.yaml", mime="text/yaml", on_click="ignore"
+        write = None
+        if ctx.can("edit"):  # file_output offers it locally; hosted, it says why there is only the download
+            write = lambda: library.save(prompt, file_name.strip(), ctx.settings.prompts_dir)  # noqa: E731
+        file_output(
+            prompt.to_yaml(),
+            f"{re.sub(r'[^A-Za-z0-9._-]+', '-', file_name.strip()).strip('.-') or prompt.name}.yaml",
+            hosted=ctx.hosted,
+            key="pe",
+            write=write,
+            where="prompts/",
+            mime="text/yaml",
+            label="Download YAML",
         )
 
 # --- versions and diff -----------------------------------------------------------------------------------
@@ -354,12 +400,22 @@ with versions_tab:
     if listed.empty:
         st.info("No saved versions yet: save one in the Save tab.")
     else:
-        only_this = st.toggle(f"Only versions of {prompt.name}", value=True, key="pe_only_this")
+        t1, t2 = st.columns(2)
+        with t1:
+            only_this = st.toggle(f"Only versions of {prompt.name}", value=True, key="pe_only_this")
+        with t2:
+            mine = mine_only(ctx.signed_in, "pe_mine", "versions")
         shown = listed[listed["name"] == prompt.name] if only_this else listed
+        if mine:
+            shown = shown[shown["created_by"] == ctx.user.id]
+        columns = ["id", "name", "version", "note", "hash", "created_at"] + (["created_by"] if ctx.signed_in else [])
         capped_table(
-            shown[["id", "name", "version", "note", "hash", "created_at"]],
+            shown[columns],
             what="versions",
-            column_config={"created_at": st.column_config.DatetimeColumn("created (UTC)", format="YYYY-MM-DD HH:mm")},
+            column_config={
+                "created_at": st.column_config.DatetimeColumn("created (UTC)", format="YYYY-MM-DD HH:mm"),
+                "created_by": st.column_config.TextColumn("by"),
+            },
         )
         all_versions = version_options(ctx.engine)
         options = [0, *all_versions]

@@ -5,12 +5,12 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from workbench import charts
+from workbench import budgets, charts
 from workbench.errors import InputError
 from workbench.pricing import format_usd
 from workbench.storage import repository as repo
 from workbench.ui import chrome, progress
-from workbench.ui.widgets import capped_table, shown_errors
+from workbench.ui.widgets import capped_table, mine_only, shown_errors
 
 ctx = chrome.page()
 st.title("Runs")
@@ -36,8 +36,11 @@ with st.container(border=True):
     models = c.multiselect("Model", _split("models"), placeholder="all")
     statuses = d.multiselect("Status", sorted(runs["status"].unique()), placeholder="all")
     days = e.date_input("Created between", value=(first_day, last_day), format="YYYY-MM-DD")
+    mine = mine_only(ctx.signed_in, "runs_mine", "runs")
 
 shown = runs
+if mine:
+    shown = shown[shown["created_by"] == ctx.user.id]
 if prompts:
     shown = shown[shown["prompt"].map(lambda v: any(p in str(v).split(", ") for p in prompts))]
 if data_sets:
@@ -50,12 +53,14 @@ if isinstance(days, tuple) and len(days) == 2:
     day = pd.to_datetime(shown["created_at"]).dt.date
     shown = shown[(day >= days[0]) & (day <= days[1])]
 
+columns = ["id", "name", "status", "prompt", "dataset", "models", "calls", "answered", "errors", "cost", "key_kind"]
+columns += ["created_at", *(["created_by"] if ctx.signed_in else []), "error"]
 table = shown.assign(
     cost=[
         format_usd(cost) if known else "unknown"
         for cost, known in zip(shown["cost_usd"], shown["cost_known"], strict=True)
     ]
-)[["id", "name", "status", "prompt", "dataset", "models", "calls", "answered", "errors", "cost", "created_at", "error"]]
+)[columns]
 st.caption(f"{len(shown):,} of {len(runs):,} runs")
 capped_table(
     table,
@@ -66,6 +71,8 @@ capped_table(
         "dataset": st.column_config.TextColumn("sample set"),
         "cost": st.column_config.TextColumn("cost (USD)"),
         "error": st.column_config.TextColumn("problem"),
+        "key_kind": st.column_config.TextColumn("paid with", help="server: the server's key; user: the maker's own"),
+        "created_by": st.column_config.TextColumn("by"),
     },
 )
 
@@ -75,36 +82,54 @@ if not shown.empty:
     run_id = st.selectbox("Run", list(labels), format_func=labels.get, key="runs_pick")
     run = repo.get_run(ctx.engine, run_id)
     live = ctx.jobs.job(run.id) is not None and ctx.jobs.job(run.id).thread.is_alive()
+    owned = ctx.user.may_change(run.created_by)  # its maker or an admin
     o, r, s, x = st.columns(4, vertical_alignment="center")
     o.page_link(
         "pages/compare.py", label="Open in Compare", icon=":material/leaderboard:", query_params={"run": str(run.id)}
     )
-    rerun = r.button(
-        "Re-run",
-        key="runs_rerun",
-        help="The same plan as a new run: stored answers are reused for free, only missing ones are called.",
-    )
-    resumable = run.status in progress.RESUMABLE or (run.status == "pending" and not live)
-    resume = s.button(
-        "Resume",
-        key="runs_resume",
-        disabled=not resumable,
-        help="Call only the items of this run that have no stored answer yet.",
-    )
-    with x.popover("Delete", icon=":material/delete:"):
-        st.caption("Deletes the run and its results table. Stored answers stay and are reused by later runs.")
-        delete = st.button("Delete this run", type="primary", key="runs_delete")
+    rerun = resume = delete = False
+    if ctx.can("run"):
+        rerun = r.button(
+            "Re-run",
+            key="runs_rerun",
+            help="The same plan as a new run of yours: stored answers are reused for free, only new ones are called.",
+        )
+    if owned:
+        resumable = run.status in progress.RESUMABLE or (run.status == "pending" and not live)
+        resume = s.button(
+            "Resume",
+            key="runs_resume",
+            disabled=not resumable,
+            help="Call only the items of this run that have no stored answer yet.",
+        )
+        with x.popover("Delete", icon=":material/delete:"):
+            st.caption("Deletes the run and its results table. Stored answers stay and are reused by later runs.")
+            delete = st.button("Delete this run", type="primary", key="runs_delete")
+    if not ctx.can("run"):
+        chrome.read_only(ctx, "re-run, resume or delete runs")
+    elif not owned:
+        st.caption("Only its maker or an admin can resume or delete this run; re-running it makes a run of yours.")
 
     with shown_errors():
         if rerun or resume:
+            if resume and run.key_kind == "user" and ctx.key_kind != "user":
+                raise InputError(
+                    f"run {run.id} was paid with its maker's own API key; resume it with your own key (sidebar) "
+                    "or re-run it"
+                )
             plan = ctx.session_wb.plan_for_run(run)
-            ctx.session_wb.check_budget(ctx.session_wb.estimate(plan), run.max_cost_usd)
+            est = ctx.session_wb.estimate(plan)
+            ctx.session_wb.check_budget(est, run.max_cost_usd)
+            # The spend of a resumed run counts for its maker; a re-run is this user's.
+            payer = run.created_by if resume else ctx.user.id
+            cap = budgets.check_estimate(ctx.engine, ctx.caps(), payer, est, run.max_cost_usd, key_kind=ctx.key_kind)
             if rerun:
                 target = ctx.session_wb.start(
                     plan,
                     name=f"{run.name} (re-run)",
                     concurrency=run.concurrency,
                     max_cost_usd=run.max_cost_usd,
+                    created_by=ctx.user.id,
                     key_kind=ctx.key_kind,
                     resume=False,
                 )
@@ -112,9 +137,7 @@ if not shown.empty:
                 if run.status == "running":
                     raise InputError(f"run {run.id} is being executed elsewhere; cancel it first")
                 target = run
-            ctx.jobs.submit(
-                target, plan, concurrency=target.concurrency, max_cost_usd=target.max_cost_usd, workbench=ctx.session_wb
-            )
+            ctx.jobs.submit(target, plan, concurrency=target.concurrency, max_cost_usd=cap, workbench=ctx.session_wb)
             st.session_state["sweep_run_id"] = target.id
             st.success(f"Run #{target.id} started: its progress is in the sidebar.")
             st.page_link("pages/sweep.py", label="Watch it on the Sweep page", icon=":material/play_circle:")

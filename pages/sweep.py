@@ -5,7 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from workbench.errors import InputError, WorkbenchError
+from workbench import budgets
+from workbench.errors import BudgetError, InputError, WorkbenchError
 from workbench.pricing import format_usd
 from workbench.storage import repository as repo
 from workbench.sweep import parse_temperatures
@@ -19,6 +20,37 @@ st.caption(
     "stored for an identical request are reused for free; new answers are stored as they arrive, so leaving "
     "this page loses nothing paid for."
 )
+
+
+def cap_text(value: float | None) -> str:
+    return "no cap" if value is None else budgets.money(value)
+
+
+# --- spend so far -------------------------------------------------------------------------------
+caps = ctx.caps()
+left = budgets.remaining(ctx.engine, caps, ctx.user.id)
+with st.container(border=True):
+    m1, m2, m3, m4 = st.columns(4)
+    who = "you" if ctx.signed_in else "this workbench"
+    m1.metric(f"Spent by {who} today", budgets.money(left["user_spent_today_usd"]))
+    m2.metric("Left today", cap_text(left["user_left_today_usd"]), help=f"Daily cap {cap_text(caps.user_daily_usd)}")
+    m3.metric("Team, this month", budgets.money(left["team_spent_month_usd"]))
+    m4.metric(
+        "Left this month", cap_text(left["team_left_month_usd"]), help=f"Monthly cap {cap_text(caps.team_monthly_usd)}"
+    )
+    unknown = left["user_unknown_calls_today"] + left["team_unknown_calls_month"]
+    st.caption(
+        plain(
+            f"Caps: {cap_text(caps.per_run_usd)} per run, {cap_text(caps.user_daily_usd)} per person per day "
+            f"(UTC), {cap_text(caps.team_monthly_usd)} for the team per month. Runs paid with your own key count "
+            "against the per-run cap only."
+            + (f" Some calls ({unknown:,}) have no known price and are not in these sums." if unknown else "")
+        )
+    )
+
+if not ctx.can("run"):
+    chrome.read_only(ctx, "run sweeps")
+    st.stop()
 
 versions = version_options(ctx.engine)
 datasets = dataset_options(ctx.engine)
@@ -101,7 +133,9 @@ with shown_errors():
     samples = repo.load_dataset(ctx.engine, dataset_id)
     if n_samples:
         samples = samples.stratified(int(n_samples), int(seed))
-    plan = ctx.session_wb.plan(prompts, samples, models, temperatures, int(repeats), source=f"data set #{dataset_id}")
+    plan = ctx.session_wb.plan(
+        prompts, samples, models, temperatures, int(repeats), source=f"data set #{dataset_id}", created_by=ctx.user.id
+    )
     est = ctx.session_wb.estimate(plan)
 
 max_cost = float(budget) if budget else None
@@ -140,6 +174,7 @@ if est is not None:
         st.info(plain(note))
 
 runnable = est is not None
+cap = None  # what the runner may spend: the tightest of this run's budget and the team's caps
 if est is not None:
     try:
         ctx.session_wb.check_budget(est, max_cost)
@@ -147,24 +182,46 @@ if est is not None:
         if est["est_new_usd"] is None:
             unknown = ", ".join(m["model"] for m in est["models"] if m["est_cost_usd"] is None)
             st.error(
-                f"Not run: the price of {unknown} is unknown, so the budget cannot be enforced. Set Budget to 0 "
-                "(no cap) or add the model to the price catalog (WORKBENCH_CATALOG)."
+                f"Not run: the price of {plain(unknown)} is unknown, so the budget cannot be enforced. Set Budget to "
+                "0 (no cap) or add the model to the price catalog (WORKBENCH_CATALOG, or the team price table)."
             )
         else:
             st.error(f"Not run: {plain(exc)}. Raise the budget or make the sweep smaller.")
         runnable = False
+    else:
+        try:
+            cap = budgets.check_estimate(ctx.engine, caps, ctx.user.id, est, max_cost, key_kind=ctx.key_kind)
+        except BudgetError as exc:
+            st.error(f"Not run: {plain(exc)}. Make the sweep smaller, use your own key, or ask an admin.")
+            runnable = False
     if ctx.key_kind == "none" and "api.openai.com" in ctx.settings.base_url:
         st.warning("No API key: set OPENAI_API_KEY on the server or enter your own key in the sidebar.")
         runnable = False
 
-if st.button("Run sweep", type="primary", disabled=not runnable, key="sweep_run"):
+
+def own_unfinished(plan) -> bool:
+    """Whether starting ``plan`` may resume its unfinished run: only one this user made, paid the same way."""
+    unfinished = repo.find_unfinished_run(ctx.engine, plan.plan_hash)
+    if unfinished is None:
+        return True
+    own = unfinished.created_by == ctx.user.id
+    return own and not (unfinished.key_kind == "user" and ctx.key_kind != "user")
+
+
+if st.button("Run sweep", type="primary", disabled=not runnable, key="sweep_run") and runnable:
     with shown_errors():
         run = ctx.session_wb.start(
-            plan, name=run_name.strip(), concurrency=int(concurrency), max_cost_usd=max_cost, key_kind=ctx.key_kind
+            plan,
+            name=run_name.strip(),
+            concurrency=int(concurrency),
+            max_cost_usd=max_cost,
+            created_by=ctx.user.id,
+            key_kind=ctx.key_kind,
+            resume=own_unfinished(plan),
         )
         if run.status != "pending":
             st.info(f"Resuming run #{run.id} ({run.status}): only items without a stored answer are called.")
-        ctx.jobs.submit(run, plan, concurrency=int(concurrency), max_cost_usd=max_cost, workbench=ctx.session_wb)
+        ctx.jobs.submit(run, plan, concurrency=int(concurrency), max_cost_usd=cap, workbench=ctx.session_wb)
         st.session_state["sweep_run_id"] = run.id
 
 

@@ -40,7 +40,7 @@ LAUNCH_ARGS = [
 # (URL path, page title); Compare opens the seeded run (two temperatures, two repeats, disagreements).
 CHARTS = "[data-testid='stVegaLiteChart'] canvas, [data-testid='stVegaLiteChart'] svg.marks"  # drawn by vega-embed
 PAGES = [("", "Prompt workbench"), ("prompts", "Prompts"), ("samples", "Samples"), ("sweep", "Sweep"),
-         ("compare?run=1", "Compare"), ("runs", "Runs")]  # fmt: skip
+         ("compare?run=1", "Compare"), ("runs", "Runs"), ("export?run=1", "Export")]  # fmt: skip
 
 if not CHROMIUM.exists():
     pytest.skip("needs Debian's Chromium at /usr/bin/chromium (apt-get install chromium)", allow_module_level=True)
@@ -217,7 +217,7 @@ def test_upload_sweep_compare_and_every_page(app: dict[str, object], page, tmp_p
         shoot(page, name)
     nav = page.locator("[data-testid='stSidebarNav']")
     titles = [text.strip().split("\n")[-1] for text in nav.locator("a").all_inner_texts()]  # after the icon
-    assert titles == ["Home", "Prompts", "Samples", "Sweep", "Compare", "Runs"]
+    assert titles == ["Home", "Prompts", "Samples", "Sweep", "Compare", "Runs", "Export", "Admin"]  # local: admin
 
     log = Path(str(app["log"])).read_text()
     shutil.copy(app["log"], ARTIFACTS / "browser-streamlit.log")

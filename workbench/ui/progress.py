@@ -72,7 +72,8 @@ def quiet_for(run: Run) -> float | None:
 
 
 def show(ctx: Context, run: Run, key: str, compact: bool = False) -> Snapshot:
-    """A progress bar with done/total, spent, errors and time left, and a Cancel button."""
+    """A progress bar with done/total, spent, errors and time left, and a Cancel button for whoever may
+    change the run (its maker, an admin)."""
     snap = snapshot(ctx, run.id)
     text = (
         f"#{run.id} {plain(run.name)}: {snap.done:,}/{snap.total:,}" if compact else f"{snap.done:,} of {snap.total:,}"
@@ -87,7 +88,9 @@ def show(ctx: Context, run: Run, key: str, compact: bool = False) -> Snapshot:
     st.caption(plain(" · ".join(parts)))
     if run.cancel_requested:
         st.caption("Cancelling…")
-    elif st.button("Cancel", key=f"{key}_cancel_{run.id}", help="Stop this sweep; answers so far are kept"):
+    elif ctx.user.may_change(run.created_by) and st.button(
+        "Cancel", key=f"{key}_cancel_{run.id}", help="Stop this sweep; answers so far are kept"
+    ):
         ctx.jobs.cancel(run.id)
         st.toast(f"Cancelling run #{run.id}…")
     return snap

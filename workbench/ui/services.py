@@ -1,12 +1,23 @@
-"""Settings and the cached services every page shares.
+"""Settings, who is signed in, and the cached services every page shares.
 
 One :class:`~workbench.service.Workbench` (engine, catalog, provider) and one
 :class:`~workbench.jobs.JobManager` per server process, built on first use with
 ``st.cache_resource`` and keyed by the settings, so a changed database URL gets its own engine.
 The example prompts in ``prompts/`` are imported into the database when the services are built.
 
-A key typed into the sidebar lives only in this browser session's ``st.session_state``: it is
-used for this session's calls and never written to the database, a file or a log.
+Decisions that live here:
+
+- **Who is this?** :func:`access_policy` reads sign-in and the allow-list from secrets and the
+  environment (:mod:`workbench.access`); :func:`current_user` maps ``st.user`` onto it. With sign-in
+  configured, a session without ``st.user.is_logged_in`` is signed out (closed by default). A
+  secrets file that exists but cannot be read is an error, never "no sign-in".
+- **Which key pays.** A key typed into the sidebar lives only in this browser session's
+  ``st.session_state``; when there is one it pays for this session's calls, even when the server
+  has a key (:func:`workbench.access.paying_settings`), and runs record ``key_kind``. It is never
+  written to the database, a file or a log.
+- **The team's price table** (set on the Admin page, stored in the database) is laid over the
+  catalog of the shared workbench: it is re-read on every rerun, so a change applies at once in
+  every session and every server process.
 """
 
 from __future__ import annotations
@@ -14,15 +25,21 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-from dataclasses import dataclass, replace
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import streamlit as st
 
+from workbench import budgets
+from workbench.access import AccessPolicy, User, paying_settings
 from workbench.config import Settings
-from workbench.errors import WorkbenchError
+from workbench.errors import InputError, WorkbenchError
 from workbench.jobs import JobManager
 from workbench.library import seed_examples
+from workbench.pricing import Catalog
 from workbench.service import Workbench
 
 log = logging.getLogger("workbench.ui")
@@ -38,39 +55,139 @@ SETTING_NAMES = (
     "WORKBENCH_MAX_ATTEMPTS",
 )
 SESSION_KEY = "_workbench_session_api_key"  # st.session_state only; never stored or logged
+SESSION_WB = "_workbench_session_wb"
 DEFAULT_MODELS = ("gpt-4.1-nano", "gpt-4.1-mini")
+SIGNED_OUT = User(None, None)
+
+
+@dataclass
+class Shared:
+    """What one server process shares between sessions for one set of settings."""
+
+    wb: Workbench
+    jobs: JobManager
+    base_catalog: Catalog  # the catalog file(s), before the team's price table
+    prices: str | None = None  # the team price table now laid over ``wb.catalog``
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
 
 @dataclass(frozen=True)
 class Context:
-    """What a page needs: settings, the shared workbench and job manager, this session's workbench."""
+    """What a page needs: settings, the shared services, this session's workbench and who is using it."""
 
     settings: Settings
     wb: Workbench
     jobs: JobManager
     session_wb: Workbench  # carries the session-only key when one was given, else ``wb``
     key_kind: str  # "server", "user" or "none": which key pays for this session's calls
+    policy: AccessPolicy
+    user: User  # who is signed in (the local admin without sign-in)
+    budget_defaults: budgets.Budgets  # from secrets/environment, before the admin's overrides
+    base_catalog: Catalog  # the catalog file(s), before the team's price table
 
     @property
     def engine(self):
         return self.wb.engine
 
+    @property
+    def hosted(self) -> bool:
+        """Hosted mode: the checkout is not written and local paths are not shown."""
+        return self.policy.hosted
 
-def _secrets() -> dict[str, str]:
-    """Top-level string settings from ``.streamlit/secrets.toml`` (none when there is no file)."""
+    @property
+    def signed_in(self) -> bool:
+        """Whether people are told apart (sign-in is on): "mine" filters and "by" columns make sense."""
+        return self.policy.auth_enabled
+
+    def can(self, action: str) -> bool:
+        return self.user.can(action)
+
+    def caps(self) -> budgets.Budgets:
+        """The budgets in force: the defaults with the admin's overrides."""
+        return budgets.effective(self.engine, self.budget_defaults)
+
+
+# --- secrets, sign-in ------------------------------------------------------------------------
+
+
+def secrets() -> dict[str, Any]:
+    """Everything in ``.streamlit/secrets.toml`` (``{}`` when there is no file).
+
+    Raises :class:`InputError` when a secrets file exists but cannot be read: it may hold the
+    ``[auth]`` section, and a typo must not open a shared instance to everyone.
+    """
+    if st.secrets.load_if_toml_exists():
+        return st.secrets.to_dict()
+    from streamlit import config
+
     try:
-        if not st.secrets.load_if_toml_exists():
-            return {}
-        return {k: str(v) for k, v in st.secrets.to_dict().items() if isinstance(v, (str, int, float))}
-    except Exception as exc:  # a broken secrets file must not take the app down; say so in the log
-        log.warning("ignoring .streamlit/secrets.toml: %s", type(exc).__name__)
+        paths = [Path(p) for p in config.get_option("secrets.files") or []]
+    except Exception:  # an unknown option in an old Streamlit: nothing more to check
+        paths = []
+    if any(p.exists() for p in paths):
+        raise InputError(
+            "secrets.toml could not be read (broken TOML?); it may hold the sign-in settings, so nothing is "
+            "shown until it is fixed"
+        )
+    return {}
+
+
+def access_policy() -> AccessPolicy:
+    """Sign-in, allow-list and hosted mode from secrets and the environment."""
+    return AccessPolicy.from_config(secrets(), os.environ)
+
+
+def signed_in() -> bool:
+    """Whether ``st.user`` says this browser session has signed in."""
+    return bool(_user_info().get("is_logged_in"))
+
+
+def current_user(policy: AccessPolicy) -> User:
+    """This session's user: the local admin without sign-in, :data:`SIGNED_OUT` before signing in."""
+    if policy.local:
+        return policy.user(None)
+    info = _user_info()
+    if not info.get("is_logged_in"):
+        return SIGNED_OUT
+    return policy.user(info.get("email"), _verified(info.get("email_verified")))
+
+
+def email_unverified() -> bool:
+    """The identity provider said the address is not verified."""
+    return _verified(_user_info().get("email_verified")) is False
+
+
+def _user_info() -> Mapping[str, Any]:
+    try:
+        return st.user.to_dict()
+    except Exception:  # no script run context (a bare script): nobody is signed in
         return {}
 
 
-def load_settings() -> Settings:
+def _verified(value: Any) -> bool | None:
+    """``email_verified`` as a bool; some providers send it as the text "true"/"false"."""
+    if value is None or isinstance(value, bool):
+        return value
+    return str(value).strip().lower() not in ("false", "0", "no")
+
+
+# --- settings and services -------------------------------------------------------------------
+
+
+def _top_level(all_secrets: Mapping[str, Any]) -> dict[str, str]:
+    return {k: str(v) for k, v in all_secrets.items() if isinstance(v, (str, int, float)) and not isinstance(v, bool)}
+
+
+def load_settings(all_secrets: Mapping[str, Any] | None = None) -> Settings:
     """Environment first; ``st.secrets`` fills in what the environment does not set."""
+    if all_secrets is None:
+        try:
+            all_secrets = secrets()
+        except WorkbenchError as exc:  # sign-in reports it; settings go on without the file
+            log.warning("ignoring .streamlit/secrets.toml: %s", type(exc).__name__)
+            all_secrets = {}
     env = {k: v for k, v in os.environ.items() if k in SETTING_NAMES and v}
-    for name, value in _secrets().items():
+    for name, value in _top_level(all_secrets).items():
         if name in SETTING_NAMES and name not in env and value:
             env[name] = value
     settings = Settings.from_env(env)
@@ -99,12 +216,28 @@ def fingerprint(settings: Settings) -> str:
 
 
 @st.cache_resource(show_spinner="Opening the database…")
-def _services(key: str, _settings: Settings) -> tuple[Workbench, JobManager]:
+def _services(key: str, _settings: Settings) -> Shared:
     """Built once per ``key`` (see :func:`fingerprint`); ``_settings`` is not hashed by Streamlit."""
     wb = Workbench.open(_settings)
     seeded = seed_examples(wb, _settings.prompts_dir)
     log.info("example library: %d prompt(s) available", len(seeded))
-    return wb, JobManager(wb)
+    return Shared(wb, JobManager(wb), wb.catalog)
+
+
+def _apply_prices(shared: Shared) -> None:
+    """Lay the team's price table (when it changed) over the shared workbench's catalog."""
+    text = budgets.price_overrides(shared.wb.engine)
+    if text == shared.prices:
+        return
+    with shared.lock:
+        if text == shared.prices:
+            return
+        try:
+            shared.wb.catalog = budgets.catalog_with_overrides(shared.wb.engine, shared.base_catalog)
+        except WorkbenchError as exc:  # validated when saved; if it broke since, price with the files only
+            log.warning("team price table ignored: %s", exc)
+            shared.wb.catalog = shared.base_catalog
+        shared.prices = text
 
 
 def session_key() -> str | None:
@@ -116,26 +249,34 @@ def set_session_key(key: str | None) -> None:
         st.session_state[SESSION_KEY] = key
     else:
         st.session_state.pop(SESSION_KEY, None)
-        st.session_state.pop("_workbench_session_wb", None)
+    st.session_state.pop(SESSION_WB, None)
 
 
-def context() -> Context:
-    """The services for this rerun (built once per process and settings)."""
-    settings = load_settings()
-    wb, jobs = _services(fingerprint(settings), settings)
-    user_key = None if settings.api_key else session_key()
-    if user_key:
-        cached = st.session_state.get("_workbench_session_wb")
-        if cached is None or cached[0] != _digest(user_key) or cached[1].engine is not wb.engine:
-            session_wb = Workbench(settings.with_key(user_key), wb.engine, wb.catalog)
-            st.session_state["_workbench_session_wb"] = (_digest(user_key), session_wb)
+def context(policy: AccessPolicy | None = None, user: User | None = None) -> Context:
+    """The services for this rerun (built once per process and settings) and who is using them."""
+    all_secrets = secrets()
+    if policy is None:
+        policy = AccessPolicy.from_config(all_secrets, os.environ)
+    if user is None:
+        user = current_user(policy)
+    settings = load_settings(all_secrets)
+    shared = _services(fingerprint(settings), settings)
+    _apply_prices(shared)
+    wb = shared.wb
+    paying, kind = paying_settings(settings, session_key())
+    if kind == "user":
+        digest = _digest(paying.api_key.get())
+        cached = st.session_state.get(SESSION_WB)
+        stale = cached is None or cached[0] != digest or cached[1].engine is not wb.engine
+        if stale or cached[1].catalog is not wb.catalog:
+            session_wb = Workbench(paying, wb.engine, wb.catalog)
+            st.session_state[SESSION_WB] = (digest, session_wb)
         else:
             session_wb = cached[1]
-        kind = "user"
     else:
         session_wb = wb
-        kind = "server" if settings.api_key else "none"
-    return Context(settings, wb, jobs, session_wb, kind)
+    defaults = budgets.Budgets.from_config(all_secrets, os.environ)
+    return Context(settings, wb, shared.jobs, session_wb, kind, policy, user, defaults, shared.base_catalog)
 
 
 @st.cache_data(ttl=60, show_spinner=False)

@@ -1,10 +1,11 @@
-"""Small widgets the pages share: error display, capped tables, pickers for stored things."""
+"""Small widgets the pages share: error display, capped tables, pickers for stored things, files out."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path, PurePosixPath, PureWindowsPath
 
 import pandas as pd
 import streamlit as st
@@ -72,3 +73,48 @@ def dataset_for_prompt(datasets: dict[int, str], prompt_name: str) -> int | None
 
 def run_label(row) -> str:
     return f"#{row.id} · {row.name} · {row.status}"
+
+
+def file_output(
+    data: str | bytes,
+    file_name: str,
+    *,
+    hosted: bool,
+    key: str,
+    write: Callable[[], Path] | None = None,
+    where: str = "prompts/",
+    mime: str = "text/plain",
+    label: str = "Download",
+) -> None:
+    """A file for the user: locally a "Write file" button (``write`` puts it into the checkout, under
+    ``where``) and a download; hosted, only the download, because a shared instance never writes
+    into its checkout. Only the written file's name is shown, never a local path.
+    """
+    if write is not None and not hosted:
+        if st.button("Write file", key=f"{key}_write"):
+            with shown_errors():
+                path = write()
+                st.success(f"Wrote {plain(where)}{plain(path.name)}.")
+    elif write is not None:
+        st.caption(
+            f"This workbench is hosted: nothing is written into {plain(where)} on the server. "
+            "Download the file and commit it with your code."
+        )
+    st.download_button(label, data, file_name=file_name, mime=mime, on_click="ignore", key=f"{key}_download")
+
+
+def source_label(source: object, hosted: bool) -> str | None:
+    """Where a sample set came from, for display: hosted, a path is shown as its file name only."""
+    if source is None or source != source:  # None or NaN from pandas
+        return None
+    text = str(source)
+    if hosted and ("/" in text or "\\" in text):
+        return PureWindowsPath(text).name if "\\" in text else PurePosixPath(text).name
+    return text
+
+
+def mine_only(signed_in: bool, key: str, what: str = "things") -> bool:
+    """A "Mine only" toggle when people sign in (without sign-in nobody is told apart: always False)."""
+    if not signed_in:
+        return False
+    return st.toggle("Mine only", key=key, help=f"Only {what} you made")
