@@ -14,8 +14,7 @@ from workbench.ui.widgets import shown_errors
 st.set_page_config(page_title="Prompt workbench", page_icon=":material/balance:", layout="wide")
 
 # section -> (file, title, icon); the first page is the start page (served at "/"), the others at
-# "/<file name>". An Export screen is one more line, e.g. in a "Ship" section:
-#     "Ship": [("pages/export.py", "Export", ":material/download:")],
+# "/<file name>".
 PAGES: dict[str, list[tuple[str, str, str]]] = {
     "": [("pages/home.py", "Home", ":material/home:")],
     "Build": [

@@ -237,6 +237,11 @@ def watch(run_id: int) -> None:
     if run.status in progress.ACTIVE:
         progress.show(ctx, run, key="sweep")
         return
+    refreshed = f"sweep_refreshed_{run.id}"
+    if not st.session_state.get(refreshed):
+        # The run just ended: redraw the whole page once so the estimate above counts its answers as stored.
+        st.session_state[refreshed] = True
+        st.rerun(scope="app")
     snap = progress.snapshot(ctx, run.id)
     st.progress(snap.fraction, text=f"{snap.done:,} of {snap.total:,}")
     summary = plain(f"spent {format_usd(snap.spent_usd)} · {snap.errors:,} errors")

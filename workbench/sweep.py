@@ -46,6 +46,7 @@ class Plan:
     base_url: str
     catalog: Catalog
     notes: list[str] = field(default_factory=list)
+    _calls: list[PlannedCall] | None = field(default=None, init=False, repr=False, compare=False)
 
     def cell_temperatures(self, model: str) -> list[float | None]:
         info = self.catalog.lookup(model)
@@ -54,7 +55,12 @@ class Plan:
         return list(self.temperatures)
 
     def calls(self) -> list[PlannedCall]:
-        """Every call of the plan, in a stable order."""
+        """Every call of the plan, in a stable order (built once: estimate, start and execute share it)."""
+        if self._calls is None:
+            self._calls = self._build_calls()
+        return self._calls
+
+    def _build_calls(self) -> list[PlannedCall]:
         out: list[PlannedCall] = []
         for version_id, prompt in self.prompts:
             for model in self.models:
