@@ -64,6 +64,58 @@ def synthetic_frame(samples: int, repeats: int, prompts: int, seed: int) -> tupl
     return frame, {pv: list(LABELS) for pv in pvs}
 
 
+def stored_run(frame: pd.DataFrame, labels: dict[int, list[str]]) -> tuple[Any, int]:
+    """The synthetic frame written to a temporary SQLite database as a real run (bulk inserts)."""
+    import tempfile
+
+    from workbench.datasets import Sample as SampleRow
+    from workbench.datasets import SampleSet
+    from workbench.promptfile import PromptFile
+    from workbench.storage import make_engine
+    from workbench.storage import repository as repo
+    from workbench.storage.models import Response, Run, RunItem
+
+    engine = make_engine(f"sqlite:///{tempfile.mkdtemp()}/bench.db")
+    n_samples = int(frame["sample_index"].max()) + 1
+    gold = frame.drop_duplicates("sample_index").set_index("sample_index")["gold"]
+    samples = SampleSet("bench", "label", ("text", "label"), tuple(
+        SampleRow(i, str(gold[i]), {"text": f"sample {i}"}, i + 2) for i in range(n_samples)
+    ))
+    dataset = repo.save_dataset(engine, samples)
+    prompts = []
+    for pv, pv_labels in labels.items():
+        prompt = PromptFile(f"bench{pv}", tuple(pv_labels), ({"role": "user", "content": "{{text}}"},))
+        prompts.append({"id": repo.save_prompt_version(engine, prompt).id, "name": prompt.name, "hash": "x"})
+    ids = {pv: p["id"] for pv, p in zip(labels, prompts, strict=True)}
+    run = Run(name="bench", status="completed", plan_hash="bench", plan_json=json.dumps({"prompts": prompts}),
+              dataset_id=dataset.id, base_url="http://bench", models_json=json.dumps(MODELS),
+              temperatures_json=json.dumps(TEMPERATURES), total_items=len(frame))
+    answered = frame["predicted"].notna().to_numpy()
+    with engine.begin() as conn:
+        conn.execute(Run.__table__.insert(), [run.model_dump(exclude={"id"})])
+        run_id = conn.exec_driver_sql("SELECT max(id) FROM runs").scalar()
+        keys = [f"k{i}" for i in range(len(frame))]
+        conn.execute(Response.__table__.insert(), [
+            {"request_key": keys[i], "base_url": "http://bench", "model": m, "request_json": "{}", "output": o,
+             "prompt_tokens": 50, "cached_tokens": 0, "completion_tokens": 1, "cost_usd": c, "latency_ms": lat,
+             "run_id": run_id}
+            for i, (m, o, c, lat) in enumerate(zip(frame["model"], frame["output"], frame["cost_usd"],
+                                                     frame["latency_ms"], strict=True))
+            if answered[i]
+        ])
+        response_ids = dict(conn.exec_driver_sql("SELECT request_key, id FROM responses").all())
+        conn.execute(RunItem.__table__.insert(), [
+            {"run_id": run_id, "prompt_version_id": ids[pv], "sample_idx": int(si), "model": m,
+             "temperature": float(t), "repeat": int(r), "request_key": keys[i],
+             "response_id": response_ids.get(keys[i]), "reused": False, "attempts": 1,
+             "error": None if answered[i] else "failed"}
+            for i, (pv, si, m, t, r) in enumerate(zip(frame["prompt_version_id"], frame["sample_index"],
+                                                        frame["model"], frame["temperature"], frame["repeat"],
+                                                        strict=True))
+        ])
+    return engine, run_id
+
+
 def timed(name: str, fn: Callable[[], Any], results: list[tuple[str, float]]) -> Any:
     start = time.perf_counter()
     value = fn()
@@ -82,8 +134,12 @@ def main(argv: list[str] | None = None) -> None:
     cells = frame.groupby(["prompt_version_id", "model", "temperature"]).ngroups
     print(f"results frame: {len(frame):,} rows, {cells} cells")
 
+    from workbench.storage import repository as repo
+
+    engine, run_id = stored_run(frame, labels)
     core: list[tuple[str, float]] = []
-    report = timed("build_report", lambda: build_report(frame, labels, run_id=1), core)
+    frame, labels = timed("results_frame (read from SQLite)", lambda: repo.results_frame(engine, run_id), core)
+    report = timed("build_report", lambda: build_report(frame, labels, run_id=run_id), core)
     timed("json.dumps(report)", lambda: json.dumps(report, allow_nan=False), core)
     builders: list[tuple[str, Callable[[], Any]]] = [
         ("accuracy_vs_temperature", lambda: charts.accuracy_vs_temperature(report).to_dict()),
