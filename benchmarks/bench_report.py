@@ -78,41 +78,85 @@ def stored_run(frame: pd.DataFrame, labels: dict[int, list[str]]) -> tuple[Any, 
     engine = make_engine(f"sqlite:///{tempfile.mkdtemp()}/bench.db")
     n_samples = int(frame["sample_index"].max()) + 1
     gold = frame.drop_duplicates("sample_index").set_index("sample_index")["gold"]
-    samples = SampleSet("bench", "label", ("text", "label"), tuple(
-        SampleRow(i, str(gold[i]), {"text": f"sample {i}"}, i + 2) for i in range(n_samples)
-    ))
+    samples = SampleSet(
+        "bench",
+        "label",
+        ("text", "label"),
+        tuple(SampleRow(i, str(gold[i]), {"text": f"sample {i}"}, i + 2) for i in range(n_samples)),
+    )
     dataset = repo.save_dataset(engine, samples)
     prompts = []
     for pv, pv_labels in labels.items():
         prompt = PromptFile(f"bench{pv}", tuple(pv_labels), ({"role": "user", "content": "{{text}}"},))
         prompts.append({"id": repo.save_prompt_version(engine, prompt).id, "name": prompt.name, "hash": "x"})
     ids = {pv: p["id"] for pv, p in zip(labels, prompts, strict=True)}
-    run = Run(name="bench", status="completed", plan_hash="bench", plan_json=json.dumps({"prompts": prompts}),
-              dataset_id=dataset.id, base_url="http://bench", models_json=json.dumps(MODELS),
-              temperatures_json=json.dumps(TEMPERATURES), total_items=len(frame))
+    run = Run(
+        name="bench",
+        status="completed",
+        plan_hash="bench",
+        plan_json=json.dumps({"prompts": prompts}),
+        dataset_id=dataset.id,
+        base_url="http://bench",
+        models_json=json.dumps(MODELS),
+        temperatures_json=json.dumps(TEMPERATURES),
+        total_items=len(frame),
+    )
     answered = frame["predicted"].notna().to_numpy()
     with engine.begin() as conn:
         conn.execute(Run.__table__.insert(), [run.model_dump(exclude={"id"})])
         run_id = conn.exec_driver_sql("SELECT max(id) FROM runs").scalar()
         keys = [f"k{i}" for i in range(len(frame))]
-        conn.execute(Response.__table__.insert(), [
-            {"request_key": keys[i], "base_url": "http://bench", "model": m, "request_json": "{}", "output": o,
-             "prompt_tokens": 50, "cached_tokens": 0, "completion_tokens": 1, "cost_usd": c, "latency_ms": lat,
-             "run_id": run_id}
-            for i, (m, o, c, lat) in enumerate(zip(frame["model"], frame["output"], frame["cost_usd"],
-                                                     frame["latency_ms"], strict=True))
-            if answered[i]
-        ])
+        conn.execute(
+            Response.__table__.insert(),
+            [
+                {
+                    "request_key": keys[i],
+                    "base_url": "http://bench",
+                    "model": m,
+                    "request_json": "{}",
+                    "output": o,
+                    "prompt_tokens": 50,
+                    "cached_tokens": 0,
+                    "completion_tokens": 1,
+                    "cost_usd": c,
+                    "latency_ms": lat,
+                    "run_id": run_id,
+                }
+                for i, (m, o, c, lat) in enumerate(
+                    zip(frame["model"], frame["output"], frame["cost_usd"], frame["latency_ms"], strict=True)
+                )
+                if answered[i]
+            ],
+        )
         response_ids = dict(conn.exec_driver_sql("SELECT request_key, id FROM responses").all())
-        conn.execute(RunItem.__table__.insert(), [
-            {"run_id": run_id, "prompt_version_id": ids[pv], "sample_idx": int(si), "model": m,
-             "temperature": float(t), "repeat": int(r), "request_key": keys[i],
-             "response_id": response_ids.get(keys[i]), "reused": False, "attempts": 1,
-             "error": None if answered[i] else "failed"}
-            for i, (pv, si, m, t, r) in enumerate(zip(frame["prompt_version_id"], frame["sample_index"],
-                                                        frame["model"], frame["temperature"], frame["repeat"],
-                                                        strict=True))
-        ])
+        conn.execute(
+            RunItem.__table__.insert(),
+            [
+                {
+                    "run_id": run_id,
+                    "prompt_version_id": ids[pv],
+                    "sample_idx": int(si),
+                    "model": m,
+                    "temperature": float(t),
+                    "repeat": int(r),
+                    "request_key": keys[i],
+                    "response_id": response_ids.get(keys[i]),
+                    "reused": False,
+                    "attempts": 1,
+                    "error": None if answered[i] else "failed",
+                }
+                for i, (pv, si, m, t, r) in enumerate(
+                    zip(
+                        frame["prompt_version_id"],
+                        frame["sample_index"],
+                        frame["model"],
+                        frame["temperature"],
+                        frame["repeat"],
+                        strict=True,
+                    )
+                )
+            ],
+        )
     return engine, run_id
 
 

@@ -50,9 +50,21 @@ def fake_server(latency: float, labels: list[str], extra: list[str] | None = Non
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tests.support.fake_openai", "--port", str(port), "--latency", str(latency),
-         "--labels", ",".join(labels), "--quiet", *(extra or [])],
-        stdout=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "tests.support.fake_openai",
+            "--port",
+            str(port),
+            "--latency",
+            str(latency),
+            "--labels",
+            ",".join(labels),
+            "--quiet",
+            *(extra or []),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         base_url = proc.stdout.readline().strip()
@@ -94,8 +106,9 @@ def main() -> None:
             list(pool.map(lambda b: client.chat.completions.create(**b), bodies))
         bare = time.perf_counter() - start
 
-        settings = replace(Settings.from_env({}), base_url=base_url,
-                           database_url=f"sqlite:///{tmp / 'bench.db'}").with_key("sk-bench")
+        settings = replace(
+            Settings.from_env({}), base_url=base_url, database_url=f"sqlite:///{tmp / 'bench.db'}"
+        ).with_key("sk-bench")
         wb = Workbench.open(settings)
         plan = wb.plan([prompt], samples, models, temperatures, repeats)
         start = time.perf_counter()
@@ -113,11 +126,15 @@ def main() -> None:
     calls = len(bodies)
     print(f"server latency {args.latency * 1000:.0f} ms, concurrency {args.concurrency}, {calls} calls")
     print(f"bare openai client + thread pool : {bare:6.2f} s  ({calls / bare:6.1f} calls/s)")
-    print(f"workbench sweep (stored, costed) : {swept:6.2f} s  ({outcome.new_calls / swept:6.1f} calls/s), "
-          f"{outcome.new_calls} new calls, status {outcome.status}")
+    print(
+        f"workbench sweep (stored, costed) : {swept:6.2f} s  ({outcome.new_calls / swept:6.1f} calls/s), "
+        f"{outcome.new_calls} new calls, status {outcome.status}"
+    )
     print(f"ratio sweep / bare               : {swept / bare:6.2f}")
-    print(f"identical re-run, all reused     : {rerun:6.2f} s  ({again.reused} cells reused, {again.new_calls} calls,"
-          f" {len(summary['cells'])} cells summarised)")
+    print(
+        f"identical re-run, all reused     : {rerun:6.2f} s  ({again.reused} cells reused, {again.new_calls} calls,"
+        f" {len(summary['cells'])} cells summarised)"
+    )
 
 
 if __name__ == "__main__":

@@ -27,7 +27,8 @@ def test_example_notebook_executes(tmp_path, monkeypatch):
     assert "gpt-4.1-nano" in text and "gpt-4.1-mini" in text
     assert "verdict" in text  # the recommendation was printed
     charts = [
-        o for o in outputs
+        o
+        for o in outputs
         if any("vegalite" in key for key in o.get("data", {})) or "vegaEmbed" in str(o.get("data", {}).get("text/html"))
     ]
     assert len(charts) >= 3, "the three charts render (Altair's Vega-Lite output)"

@@ -419,8 +419,21 @@ def run_labels(engine: Engine, run: Run) -> dict[int, list[str]]:
 
 
 _ITEM_COLUMNS = [
-    "item_id", "prompt_version_id", "model", "temperature", "sample_index", "repeat", "output", "error",
-    "prompt_tokens", "cached_tokens", "completion_tokens", "cost_usd", "latency_ms", "ttft_ms", "reused",
+    "item_id",
+    "prompt_version_id",
+    "model",
+    "temperature",
+    "sample_index",
+    "repeat",
+    "output",
+    "error",
+    "prompt_tokens",
+    "cached_tokens",
+    "completion_tokens",
+    "cost_usd",
+    "latency_ms",
+    "ttft_ms",
+    "reused",
     "response_id",
 ]
 
@@ -438,9 +451,21 @@ def results_frame(engine: Engine, run_id: int) -> tuple[pd.DataFrame, dict[int, 
     names = {p["id"]: p["name"] for p in json.loads(run.plan_json)["prompts"]}
     query = (
         select(
-            RunItem.id, RunItem.prompt_version_id, RunItem.model, RunItem.temperature, RunItem.sample_idx,
-            RunItem.repeat, Response.output, RunItem.error, Response.prompt_tokens, Response.cached_tokens,
-            Response.completion_tokens, Response.cost_usd, Response.latency_ms, Response.ttft_ms, RunItem.reused,
+            RunItem.id,
+            RunItem.prompt_version_id,
+            RunItem.model,
+            RunItem.temperature,
+            RunItem.sample_idx,
+            RunItem.repeat,
+            Response.output,
+            RunItem.error,
+            Response.prompt_tokens,
+            Response.cached_tokens,
+            Response.completion_tokens,
+            Response.cost_usd,
+            Response.latency_ms,
+            Response.ttft_ms,
+            RunItem.reused,
             RunItem.response_id,
         )
         .select_from(RunItem)
