@@ -363,3 +363,20 @@ def test_an_older_database_gets_the_team_settings_table(db_url):
     budgets.save(upgraded, Budgets(per_run_usd=1.0))
     assert budgets.effective(upgraded, Budgets()).per_run_usd == 1.0
     upgraded.dispose()
+
+
+def test_cli_sweep_refuses_a_plan_over_the_team_per_run_cap_before_any_call(fake_server, tmp_path, run_cli):
+    """WORKBENCH_BUDGET_RUN_USD applies to CLI sweeps too: refused with the figures, nothing called."""
+    prompt = tmp_path / "p.yaml"
+    prompt.write_text(
+        "name: p\nlabels: [positive, negative]\nmessages:\n  - role: user\n    content: 'Review: {{text}}'\n"
+    )
+    data = tmp_path / "d.csv"
+    data.write_text("text,label\n" + "".join(f"review number {i},positive\n" for i in range(30)))
+    code, _out, err = run_cli(
+        ["sweep", "--prompt", str(prompt), "--dataset", str(data), "--models", "gpt-4.1-mini", "--json"],
+        {"WORKBENCH_BUDGET_RUN_USD": "0.000001"},
+    )
+    assert code != 0
+    assert "per-run cap" in err and "nothing was called" in err
+    assert fake_server.calls == 0

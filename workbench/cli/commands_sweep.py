@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from workbench.cli import EXIT_FAILED, emit, say
 from workbench.cli.common import ProgressPrinter, money, open_workbench, positive_int, run_id_arg
@@ -12,6 +12,9 @@ from workbench.pricing import format_usd
 from workbench.promptfile import load_prompt
 from workbench.storage import repository as repo
 from workbench.sweep import parse_models, parse_temperatures
+
+if TYPE_CHECKING:
+    from workbench.service import Workbench
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -102,6 +105,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     if not args.quiet:
         _print_estimate(est)
     wb.check_budget(est, args.max_cost)
+    cap = _team_cap(wb, est, args.max_cost)
     run = wb.start(
         plan, name=args.name, concurrency=args.concurrency, max_cost_usd=args.max_cost, resume=not args.new_run
     )
@@ -111,11 +115,20 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         run,
         plan,
         concurrency=args.concurrency,
-        max_cost_usd=args.max_cost,
+        max_cost_usd=cap,
         on_progress=ProgressPrinter(args.quiet),
         stream=args.stream,
     )
     return _finish(wb, outcome, args.json)
+
+
+def _team_cap(wb: Workbench, est: dict[str, Any], max_cost: float | None) -> float | None:
+    """The team's budgets (secrets or WORKBENCH_BUDGET_*), checked before any call; the cap to stop at."""
+    from workbench import budgets
+    from workbench.access import key_kind, load_secrets_file
+
+    caps = budgets.effective(wb.engine, budgets.Budgets.from_config(load_secrets_file()))
+    return budgets.check_estimate(wb.engine, caps, None, est, max_cost, key_kind=key_kind(wb.settings.api_key))
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
