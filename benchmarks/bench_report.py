@@ -3,7 +3,7 @@
     python -m benchmarks.bench_report [--samples 2500] [--repeats 4] [--prompts 1] [--seed 0]
 
 Builds a frame of prompts x 2 models x 5 temperatures x samples x repeats rows (100,000 by
-default) shaped like ``storage.repository.results_frame``, then times ``build_report`` (cells,
+default) shaped like ``storage.results.results_frame``, then times ``build_report`` (cells,
 paired tests, frontier, recommendation), the per-sample views, and each chart's construction plus
 ``to_dict()``. Prints the figures; nothing here asserts a time (the target is under 2 s in all).
 """
@@ -21,6 +21,7 @@ import pandas as pd
 
 from workbench import charts
 from workbench.metrics import build_report, disagreements, per_sample
+from workbench.storage.results import results_frame
 
 LABELS = ["positive", "negative", "neutral"]
 MODELS = ["gpt-4.1-nano", "gpt-4.1-mini"]
@@ -178,11 +179,9 @@ def main(argv: list[str] | None = None) -> None:
     cells = frame.groupby(["prompt_version_id", "model", "temperature"]).ngroups
     print(f"results frame: {len(frame):,} rows, {cells} cells")
 
-    from workbench.storage import repository as repo
-
     engine, run_id = stored_run(frame, labels)
     core: list[tuple[str, float]] = []
-    frame, labels = timed("results_frame (read from SQLite)", lambda: repo.results_frame(engine, run_id), core)
+    frame, labels = timed("results_frame (read from SQLite)", lambda: results_frame(engine, run_id), core)
     report = timed("build_report", lambda: build_report(frame, labels, run_id=run_id), core)
     timed("json.dumps(report)", lambda: json.dumps(report, allow_nan=False), core)
     builders: list[tuple[str, Callable[[], Any]]] = [

@@ -39,6 +39,7 @@ from workbench.service import Workbench
 from workbench.storage import make_engine
 from workbench.storage import repository as repo
 from workbench.storage.models import utcnow
+from workbench.storage.results import results_frame
 
 MODELS = ("gpt-4.1-nano", "gpt-4.1-mini")
 TEMPERATURES = (0.0, 0.7)
@@ -541,7 +542,7 @@ def test_a_rate_limited_server_slows_the_sweep_down_and_it_speeds_up_again(wb, f
     assert lifted and lifted[0][0] >= 10 * RATE, "the sweep never got past 10 x N answers"
     refused = [r for r in fake_server.chat_requests() if r["status"] == 429]
     assert refused  # the server did push back
-    frame, _ = repo.results_frame(wb.engine, outcome.run_id)
+    frame, _ = results_frame(wb.engine, outcome.run_id)
     assert frame["error"].isna().all() and frame["predicted"].notna().all()  # no failed cell
     under_limit = [limit for _, limit in limiter.history[: lifted[0][1]]]
     assert min(under_limit) < 16  # slowed down
@@ -611,7 +612,7 @@ def test_an_item_that_always_stalls_is_an_error_on_that_item_only(settings, fake
     stalled = [r for r in fake_server.chat_requests() if r["fault"] == "stall"]
     assert len(stalled) == 2  # tried, retried, given up
     assert all("elapsed" not in r for r in stalled)  # without waiting for the server's 60 s
-    frame, _ = repo.results_frame(bench.engine, outcome.run_id)
+    frame, _ = results_frame(bench.engine, outcome.run_id)
     failed = frame[frame["error"].notna()]
     assert [json.loads(v)["text"][:3] for v in failed["variables"]] == ["005"]
     assert "timed out" in failed["error"].iloc[0]

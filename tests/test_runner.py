@@ -21,6 +21,7 @@ from workbench.promptfile import parse_prompt
 from workbench.service import Workbench
 from workbench.storage import repository as repo
 from workbench.storage.models import Response, RunItem
+from workbench.storage.results import results_frame
 
 PROMPT = parse_prompt(PROMPT_YAML, "sentiment.yaml")
 SAMPLES = parse_csv(SAMPLES_CSV.encode(), "samples.csv")
@@ -44,7 +45,7 @@ def run_plan(wb, plan, **options):
 
 def stored_cells(wb, run_id):
     """Per (model, temperature) sums of what the database holds for a run."""
-    frame, _ = repo.results_frame(wb.engine, run_id)
+    frame, _ = results_frame(wb.engine, run_id)
     cells = {}
     for (model, temperature), group in frame.groupby(["model", "temperature"], dropna=False):
         answered = group[group["predicted"].notna()]
@@ -156,7 +157,7 @@ def test_an_item_that_keeps_stalling_is_an_error_on_that_item_only(settings, fak
     assert "1 call(s) failed" in outcome.error and "timed out" in outcome.error and "again" in outcome.error
     assert outcome.errors == 1
     assert outcome.new_calls == len(SAMPLES) - 1
-    frame, _ = repo.results_frame(bench.engine, outcome.run_id)
+    frame, _ = results_frame(bench.engine, outcome.run_id)
     errors = frame[frame["error"].notna()]
     assert list(errors["sample_index"]) == [1]
     assert "timed out" in errors["error"].iloc[0]
@@ -307,7 +308,7 @@ def test_cancel_stops_the_run_and_keeps_answers(wb, fake_server):
     assert outcome.status == "cancelled"
     assert 3 <= outcome.new_calls < 72
     assert response_count(wb) == outcome.new_calls == fake_server.completed
-    frame, _ = repo.results_frame(wb.engine, outcome.run_id)
+    frame, _ = results_frame(wb.engine, outcome.run_id)
     assert frame["predicted"].notna().sum() == outcome.new_calls
     # resuming the same plan calls only what is missing
     resumed = run_plan(wb, make_plan(wb, repeats=3))
@@ -331,7 +332,7 @@ def test_streamed_answers_have_the_same_exact_figures(wb, fake_server):
     for key, cell in truth.items():
         for field in ("n", "correct", "unparsed", "prompt_tokens", "completion_tokens"):
             assert stored[key][field] == cell[field], (key, field)
-    frame, _ = repo.results_frame(wb.engine, outcome.run_id)
+    frame, _ = results_frame(wb.engine, outcome.run_id)
     assert frame["ttft_ms"].notna().all()
     assert outcome.spent_usd == sum(cell["cost"] for cell in truth.values())
 

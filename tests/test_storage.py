@@ -16,6 +16,7 @@ from workbench.storage import repository as repo
 from workbench.storage.engine import BUSY_TIMEOUT_MS
 from workbench.storage.migrations import MIGRATIONS, applied, migrate
 from workbench.storage.models import Response, Run
+from workbench.storage.results import RESULT_COLUMNS, results_frame
 
 PROMPT = parse_prompt(PROMPT_YAML)
 SAMPLES = parse_csv(SAMPLES_CSV.encode(), "samples.csv")
@@ -158,8 +159,8 @@ def test_results_frame_columns_and_parsing(engine):
     repo.attach_responses(engine, [(pending[1][0], rid2)], reused=True)
     assert repo.stored_keys(engine, [pending[0][1], "nope"]) == {pending[0][1]: rid}
 
-    frame, labels = repo.results_frame(engine, run.id)
-    assert list(frame.columns) == repo.RESULT_COLUMNS
+    frame, labels = results_frame(engine, run.id)
+    assert list(frame.columns) == RESULT_COLUMNS
     assert labels == {frame["prompt_version_id"][0]: list(PROMPT.labels)}
     assert len(frame) == len(SAMPLES)
     assert frame["predicted"][0] == "positive" and bool(frame["correct"][0])

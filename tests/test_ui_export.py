@@ -19,6 +19,7 @@ from workbench.metrics import cell_summaries
 from workbench.service import Workbench
 from workbench.storage import make_engine
 from workbench.storage import repository as repo
+from workbench.storage.results import results_frame
 from workbench.winner import spec_for_cell, winner
 
 LANGUAGES = {
@@ -39,7 +40,7 @@ def truth(env: dict[str, object]) -> dict[str, object]:
     """The seeded run's cells, its winner and the winner's export spec, computed without the UI."""
     wb = Workbench.open(Settings(database_url=str(env["db_url"])))
     run_id = int(env["run_id"])
-    cells = cell_summaries(*repo.results_frame(wb.engine, run_id))
+    cells = cell_summaries(*results_frame(wb.engine, run_id))
     best = winner(cells)
     spec, samples = spec_for_cell(wb, run_id, best)
     wb.engine.dispose()

@@ -1,6 +1,6 @@
 """Scores of a run: per-cell accuracy, macro-F1, per-class report, confusion, consistency, costs, paired tests.
 
-Input is the *results frame* of ``storage.repository.results_frame`` (one row per run item) and the
+Input is the *results frame* of ``storage.results.results_frame`` (one row per run item) and the
 labels of each prompt version. A *cell* is ``(prompt_version_id, model, temperature)``. A row whose
 ``predicted`` is None is not an answer (an error, or still pending) and is left out of every score.
 

@@ -26,6 +26,7 @@ from workbench.runner import Outcome, Progress, Runner
 from workbench.storage import make_engine
 from workbench.storage import repository as repo
 from workbench.storage.models import Run
+from workbench.storage.results import results_frame
 from workbench.sweep import Plan, build_plan, estimate
 
 # The sweep JSON contract's cell fields, plus which prompt version the cell belongs to.
@@ -219,7 +220,7 @@ class Workbench:
         from workbench.metrics import cell_summaries
 
         run = repo.get_run(self.engine, run_id)
-        frame, labels = repo.results_frame(self.engine, run_id)
+        frame, labels = results_frame(self.engine, run_id)
         cells = [{key: cell[key] for key in SWEEP_CELL_KEYS if key in cell} for cell in cell_summaries(frame, labels)]
         known = all(c["cost_usd"] is not None for c in cells)
         total = sum((Decimal(repr(c["cost_usd"])) for c in cells if c["cost_usd"] is not None), Decimal(0))

@@ -9,6 +9,7 @@ from workbench.errors import InputError
 from workbench.export import ExportSpec
 from workbench.service import Workbench
 from workbench.storage import repository as repo
+from workbench.storage.results import results_frame
 
 
 def winner(cells: list[dict[str, Any]]) -> dict[str, Any]:
@@ -50,7 +51,7 @@ def spec_for_run(
     """The export spec of a run's chosen cell, its sample set and the cell's figures."""
     from workbench.metrics import cell_summaries
 
-    frame, labels = repo.results_frame(wb.engine, run_id)
+    frame, labels = results_frame(wb.engine, run_id)
     cell = pick(cell_summaries(frame, labels), model, temperature)
     spec, samples = spec_for_cell(wb, run_id, cell)
     return spec, samples, cell

@@ -10,6 +10,7 @@ from workbench.cli import emit
 from workbench.cli.common import open_workbench, run_id_arg
 from workbench.pricing import format_usd
 from workbench.storage import repository as repo
+from workbench.storage.results import results_frame
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -98,7 +99,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     wb = open_workbench()
     repo.get_run(wb.engine, args.run_id)
-    frame, labels = repo.results_frame(wb.engine, args.run_id)
+    frame, labels = results_frame(wb.engine, args.run_id)
     report = build_report(frame, labels, args.run_id, tolerance=args.tolerance)
     if args.csv:
         from workbench.csvsafe import write_report_csv

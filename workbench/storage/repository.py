@@ -23,7 +23,6 @@ from workbench.datasets import Sample as SampleRow
 from workbench.datasets import SampleSet
 from workbench.errors import InputError
 from workbench.promptfile import PromptFile, parse_prompt
-from workbench.scoring import UNPARSED, parse_label
 from workbench.storage.engine import write_session
 from workbench.storage.models import Dataset, PromptVersion, Response, Run, RunItem, Sample, utcnow
 
@@ -388,130 +387,6 @@ def spend_per_day(engine: Engine, created_by: str | None = None) -> pd.DataFrame
 
 
 # --- results ---------------------------------------------------------------------------------
-
-RESULT_COLUMNS = [
-    "item_id",
-    "prompt_version_id",
-    "prompt_name",
-    "model",
-    "temperature",
-    "sample_index",
-    "repeat",
-    "gold",
-    "output",
-    "predicted",
-    "correct",
-    "error",
-    "prompt_tokens",
-    "cached_tokens",
-    "completion_tokens",
-    "cost_usd",
-    "latency_ms",
-    "ttft_ms",
-    "reused",
-    "variables",
-]
-
-
-def run_labels(engine: Engine, run: Run) -> dict[int, list[str]]:
-    plan = json.loads(run.plan_json)
-    return {p["id"]: list(parse_prompt(get_prompt_version(engine, p["id"])[0].yaml).labels) for p in plan["prompts"]}
-
-
-_ITEM_COLUMNS = [
-    "item_id",
-    "prompt_version_id",
-    "model",
-    "temperature",
-    "sample_index",
-    "repeat",
-    "output",
-    "error",
-    "prompt_tokens",
-    "cached_tokens",
-    "completion_tokens",
-    "cost_usd",
-    "latency_ms",
-    "ttft_ms",
-    "reused",
-    "response_id",
-]
-
-
-def results_frame(engine: Engine, run_id: int) -> tuple[pd.DataFrame, dict[int, list[str]]]:
-    """One row per run item with its answer, parsed label, usage and cost, plus each prompt's labels.
-
-    Items and responses come in one query read straight from the driver's cursor; the samples
-    (gold label and variables) are read once per sample and mapped onto the items. Parsing and
-    gold-label spelling work on distinct values, so a run of 100,000 responses parses a handful of
-    strings, not 100,000.
-    """
-    run = get_run(engine, run_id)
-    labels = run_labels(engine, run)
-    names = {p["id"]: p["name"] for p in json.loads(run.plan_json)["prompts"]}
-    query = (
-        select(
-            RunItem.id,
-            RunItem.prompt_version_id,
-            RunItem.model,
-            RunItem.temperature,
-            RunItem.sample_idx,
-            RunItem.repeat,
-            Response.output,
-            RunItem.error,
-            Response.prompt_tokens,
-            Response.cached_tokens,
-            Response.completion_tokens,
-            Response.cost_usd,
-            Response.latency_ms,
-            Response.ttft_ms,
-            RunItem.reused,
-            RunItem.response_id,
-        )
-        .select_from(RunItem)
-        .outerjoin(Response, Response.id == RunItem.response_id)
-        .where(RunItem.run_id == run_id)
-        .order_by(RunItem.id)
-    )
-    samples_query = select(Sample.idx, Sample.label, Sample.variables_json).where(Sample.dataset_id == run.dataset_id)
-    with engine.connect() as conn:
-        rows = conn.execute(query).cursor.fetchall()
-        sample_rows = conn.execute(samples_query).all()
-    frame = pd.DataFrame.from_records(rows, columns=_ITEM_COLUMNS)
-    gold_by_idx = {idx: label for idx, label, _ in sample_rows}
-    text_by_idx = {idx: variables for idx, _, variables in sample_rows}
-    frame["gold"] = frame["sample_index"].map(gold_by_idx)
-    frame["variables"] = frame["sample_index"].map(text_by_idx)
-    frame["prompt_name"] = frame["prompt_version_id"].map(names)
-    answered = frame["response_id"].notna()
-    frame["predicted"] = None
-    frame["gold"] = _canonical_gold(frame, labels)
-    for pv, pv_labels in labels.items():
-        mask = answered & (frame["prompt_version_id"] == pv)
-        outputs = frame.loc[mask, "output"]
-        parsed = {text: parse_label(text, pv_labels) for text in outputs.drop_duplicates()}
-        frame.loc[mask, "predicted"] = outputs.map(parsed).fillna(UNPARSED)
-    frame["correct"] = answered & (frame["predicted"] == frame["gold"])
-    frame["error"] = frame["error"].where(~answered, None)
-    for col in ("prompt_tokens", "cached_tokens", "completion_tokens"):
-        frame[col] = frame[col].astype("Int64")
-    for col in ("cost_usd", "latency_ms", "ttft_ms", "temperature"):
-        frame[col] = pd.to_numeric(frame[col], errors="coerce").astype(float)
-    frame["reused"] = frame["reused"].astype(bool)
-    return frame[RESULT_COLUMNS], labels
-
-
-def _canonical_gold(frame: pd.DataFrame, labels: dict[int, list[str]]) -> pd.Series:
-    """Gold labels spelled as the prompt spells them ("Positive" in the data -> "positive")."""
-    from workbench.scoring import normalize
-
-    gold = frame["gold"].copy()
-    for pv, pv_labels in labels.items():
-        forms = {normalize(label): label for label in pv_labels}
-        mask = frame["prompt_version_id"] == pv
-        spelled = {g: forms.get(normalize(g), g) for g in frame.loc[mask, "gold"].drop_duplicates()}
-        gold.loc[mask] = frame.loc[mask, "gold"].map(spelled)
-    return gold
 
 
 def run_progress(engine: Engine, run_id: int) -> dict[str, int | float | None]:

@@ -15,13 +15,14 @@ from sqlalchemy.engine import Engine
 from workbench import metrics
 from workbench.csvsafe import to_csv_bytes
 from workbench.storage import repository as repo
+from workbench.storage.results import results_frame
 
 
 @st.cache_data(ttl=600, max_entries=16, show_spinner="Scoring the run…")
 def _report(
     database: str, run_id: int, state: tuple, tolerance: float, _engine: Engine
 ) -> tuple[pd.DataFrame, dict[int, list[str]], dict[str, Any]]:
-    frame, labels = repo.results_frame(_engine, run_id)
+    frame, labels = results_frame(_engine, run_id)
     return frame, labels, metrics.build_report(frame, labels, run_id, tolerance)
 
 
