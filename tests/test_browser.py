@@ -8,35 +8,19 @@ HTML nor in the server log. Screenshots go to ``test-artifacts/`` for a person t
 
 from __future__ import annotations
 
-import os
 import shutil
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.support.browser import ARTIFACTS, CHROMIUM, app_env, chromium, streamlit_app
 from tests.support.fake_openai import FakeOpenAI
 from tests.test_ui_apptest import answer, seed_database
 
 pytestmark = pytest.mark.browser
 
-ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = ROOT / "test-artifacts"
 KEY = "sk-browser-test"
-LAUNCH_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 # (URL path, page title); Compare opens the seeded run (two temperatures, two repeats, disagreements).
 CHARTS = "[data-testid='stVegaLiteChart'] canvas, [data-testid='stVegaLiteChart'] svg.marks"  # drawn by vega-embed
 PAGES = [("", "Prompt workbench"), ("prompts", "Prompts"), ("samples", "Samples"), ("sweep", "Sweep"),
@@ -47,71 +31,30 @@ if not CHROMIUM.exists():
 sync_api = pytest.importorskip("playwright.sync_api", reason="needs the playwright package")
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_healthy(url: str, process: subprocess.Popen, log: Path, limit_s: float = 60.0) -> None:
-    deadline = time.monotonic() + limit_s
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"streamlit exited with {process.returncode}:\n{log.read_text()[-2000:]}")
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.2)
-    pytest.fail(f"streamlit did not become healthy:\n{log.read_text()[-2000:]}")
-
-
 @pytest.fixture(scope="module")
 def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, object]]:
     """A fake OpenAI server, a seeded database and ``streamlit run app.py`` on free ports."""
     folder = tmp_path_factory.mktemp("browser")
     with FakeOpenAI(api_keys={KEY}, responder=answer, latency=0.01) as server:
         seeded = seed_database(server.base_url, KEY, folder)
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "WORKBENCH_", "STREAMLIT_"))}
-        env.update(
-            OPENAI_API_KEY=KEY,
-            OPENAI_BASE_URL=server.base_url,
-            WORKBENCH_DATABASE_URL=str(seeded["db_url"]),
-            WORKBENCH_PROMPTS_DIR=str(seeded["prompts_dir"]),
-            WORKBENCH_TIMEOUT="5",
+        env = app_env(
+            {
+                "OPENAI_API_KEY": KEY,
+                "OPENAI_BASE_URL": server.base_url,
+                "WORKBENCH_DATABASE_URL": str(seeded["db_url"]),
+                "WORKBENCH_PROMPTS_DIR": str(seeded["prompts_dir"]),
+                "WORKBENCH_TIMEOUT": "5",
+            }
         )
-        port = free_port()
         log = folder / "streamlit.log"
-        command = [
-            sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-            "--server.port", str(port), "--server.address", "127.0.0.1", "--server.fileWatcherType", "none",
-            "--browser.gatherUsageStats", "false",
-        ]  # fmt: skip
-        with log.open("w") as out:
-            process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
-        url = f"http://127.0.0.1:{port}"
-        try:
-            wait_healthy(url, process, log)
+        with streamlit_app(env, log) as url:
             yield {"url": url, "log": log, "server": server, **seeded}
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
 
 
 @pytest.fixture(scope="module")
 def browser(app: dict[str, object]) -> Iterator[object]:
-    ARTIFACTS.mkdir(exist_ok=True)
-    with sync_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=LAUNCH_ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
+    with chromium(sync_api) as launched:
+        yield launched
 
 
 @pytest.fixture

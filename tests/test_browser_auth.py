@@ -11,12 +11,9 @@ and back, and the role decides what the navigation offers. Screenshots go to ``t
 from __future__ import annotations
 
 import json
-import os
 import re
 import secrets
 import shutil
-import subprocess
-import sys
 import threading
 import time
 import urllib.parse
@@ -28,8 +25,8 @@ from typing import Any
 
 import pytest
 
+from tests.support.browser import ARTIFACTS, CHROMIUM, app_env, chromium, free_port, streamlit_app
 from tests.support.fake_openai import FakeOpenAI
-from tests.test_browser import ARTIFACTS, CHROMIUM, LAUNCH_ARGS, free_port, wait_healthy
 from tests.test_ui_apptest import answer, seed_database
 
 pytestmark = pytest.mark.browser
@@ -184,43 +181,25 @@ members = ["@example.com"]
     )
     with FakeOpenAI(api_keys={KEY}, responder=answer, latency=0.01) as server:
         seeded = seed_database(server.base_url, KEY, folder)
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "WORKBENCH_", "STREAMLIT_"))}
-        env.update(
-            OPENAI_API_KEY=KEY,
-            OPENAI_BASE_URL=server.base_url,
-            WORKBENCH_DATABASE_URL=str(seeded["db_url"]),
-            WORKBENCH_PROMPTS_DIR=str(seeded["prompts_dir"]),
-            WORKBENCH_TIMEOUT="5",
+        env = app_env(
+            {
+                "OPENAI_API_KEY": KEY,
+                "OPENAI_BASE_URL": server.base_url,
+                "WORKBENCH_DATABASE_URL": str(seeded["db_url"]),
+                "WORKBENCH_PROMPTS_DIR": str(seeded["prompts_dir"]),
+                "WORKBENCH_TIMEOUT": "5",
+            }
         )
         log = folder / "streamlit.log"
-        command = [
-            sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-            "--server.port", str(port), "--server.address", "127.0.0.1", "--server.fileWatcherType", "none",
-            "--browser.gatherUsageStats", "false", "--secrets.files", str(secrets_file),
-        ]  # fmt: skip
-        with log.open("w") as out:
-            process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
-        try:
-            wait_healthy(url, process, log)
+        with streamlit_app(env, log, port=port, extra=["--secrets.files", str(secrets_file)]) as started:
+            assert started == url
             yield {"url": url, "log": log, "server": server, **seeded}
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
 
 
 @pytest.fixture(scope="module")
 def browser(app: dict[str, Any]) -> Iterator[Any]:
-    ARTIFACTS.mkdir(exist_ok=True)
-    with sync_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=LAUNCH_ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
+    with chromium(sync_api) as launched:
+        yield launched
 
 
 @pytest.fixture
