@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.browser import ARTIFACTS, CHROMIUM, app_env, chromium, streamlit_app
+from tests.support.browser import ARTIFACTS, CHROMIUM, chromium, seeded_app
 from tests.support.fake_openai import FakeOpenAI
 from tests.test_ui_apptest import answer, seed_database
 
@@ -35,20 +35,8 @@ sync_api = pytest.importorskip("playwright.sync_api", reason="needs the playwrig
 def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, object]]:
     """A fake OpenAI server, a seeded database and ``streamlit run app.py`` on free ports."""
     folder = tmp_path_factory.mktemp("browser")
-    with FakeOpenAI(api_keys={KEY}, responder=answer, latency=0.01) as server:
-        seeded = seed_database(server.base_url, KEY, folder)
-        env = app_env(
-            {
-                "OPENAI_API_KEY": KEY,
-                "OPENAI_BASE_URL": server.base_url,
-                "WORKBENCH_DATABASE_URL": str(seeded["db_url"]),
-                "WORKBENCH_PROMPTS_DIR": str(seeded["prompts_dir"]),
-                "WORKBENCH_TIMEOUT": "5",
-            }
-        )
-        log = folder / "streamlit.log"
-        with streamlit_app(env, log) as url:
-            yield {"url": url, "log": log, "server": server, **seeded}
+    with seeded_app(folder, KEY, seed_database, answer) as started:
+        yield started
 
 
 @pytest.fixture(scope="module")

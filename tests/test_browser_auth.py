@@ -25,8 +25,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.browser import ARTIFACTS, CHROMIUM, app_env, chromium, free_port, streamlit_app
-from tests.support.fake_openai import FakeOpenAI
+from tests.support.browser import ARTIFACTS, CHROMIUM, chromium, free_port, seeded_app
 from tests.test_ui_apptest import answer, seed_database
 
 pytestmark = pytest.mark.browser
@@ -179,21 +178,11 @@ members = ["@example.com"]
 """,
         encoding="utf-8",
     )
-    with FakeOpenAI(api_keys={KEY}, responder=answer, latency=0.01) as server:
-        seeded = seed_database(server.base_url, KEY, folder)
-        env = app_env(
-            {
-                "OPENAI_API_KEY": KEY,
-                "OPENAI_BASE_URL": server.base_url,
-                "WORKBENCH_DATABASE_URL": str(seeded["db_url"]),
-                "WORKBENCH_PROMPTS_DIR": str(seeded["prompts_dir"]),
-                "WORKBENCH_TIMEOUT": "5",
-            }
-        )
-        log = folder / "streamlit.log"
-        with streamlit_app(env, log, port=port, extra=["--secrets.files", str(secrets_file)]) as started:
-            assert started == url
-            yield {"url": url, "log": log, "server": server, **seeded}
+    with seeded_app(
+        folder, KEY, seed_database, answer, port=port, extra=["--secrets.files", str(secrets_file)]
+    ) as started:
+        assert started["url"] == url
+        yield started
 
 
 @pytest.fixture(scope="module")

@@ -193,11 +193,13 @@ def estimate(plan: Plan, calls: list[PlannedCall] | None = None, stored: set[str
     """
     calls = plan.calls() if calls is None else calls
     stored = stored or set()
-    unique_bodies = list({json.dumps(c.body["messages"], sort_keys=True): c.body["messages"] for c in calls}.items())
-    counts = dict(zip((k for k, _ in unique_bodies), count_chat_many(m for _, m in unique_bodies), strict=True))
+    # Repeats and models share messages: count each distinct message list once.
+    message_keys = [json.dumps(c.body["messages"], sort_keys=True) for c in calls]
+    unique = dict(zip(message_keys, (c.body["messages"] for c in calls), strict=True))
+    counts = dict(zip(unique, count_chat_many(unique.values()), strict=True))
     completion = {vid: estimated_completion_tokens(p) for vid, p in plan.prompts}
     per_model: dict[str, dict[str, Any]] = {}
-    for call in calls:
+    for call, message_key in zip(calls, message_keys, strict=True):
         entry = per_model.setdefault(
             call.model,
             {
@@ -211,7 +213,7 @@ def estimate(plan: Plan, calls: list[PlannedCall] | None = None, stored: set[str
                 "_known": plan.catalog.lookup(call.model) is not None,
             },
         )
-        prompt_tokens = counts[json.dumps(call.body["messages"], sort_keys=True)]
+        prompt_tokens = counts[message_key]
         completion_tokens = completion[call.prompt_version_id]
         entry["calls"] += 1
         entry["prompt_tokens"] += prompt_tokens

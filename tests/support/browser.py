@@ -8,7 +8,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -79,6 +79,34 @@ def streamlit_app(
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+@contextmanager
+def seeded_app(
+    folder: Path,
+    key: str,
+    seed: Callable[[str, str, Path], Mapping[str, Any]],
+    responder: Callable[..., str],
+    port: int | None = None,
+    extra: Sequence[str] = (),
+) -> Iterator[dict[str, Any]]:
+    """A fake OpenAI server, a database made by ``seed`` and ``streamlit run app.py`` using them."""
+    from tests.support.fake_openai import FakeOpenAI
+
+    with FakeOpenAI(api_keys={key}, responder=responder, latency=0.01) as server:
+        seeded = seed(server.base_url, key, folder)
+        env = app_env(
+            {
+                "OPENAI_API_KEY": key,
+                "OPENAI_BASE_URL": server.base_url,
+                "WORKBENCH_DATABASE_URL": str(seeded["db_url"]),
+                "WORKBENCH_PROMPTS_DIR": str(seeded["prompts_dir"]),
+                "WORKBENCH_TIMEOUT": "5",
+            }
+        )
+        log = folder / "streamlit.log"
+        with streamlit_app(env, log, port=port, extra=extra) as url:
+            yield {"url": url, "log": log, "server": server, **seeded}
 
 
 @contextmanager
