@@ -18,6 +18,8 @@ st.markdown(
     "and prove it with numbers: accuracy with intervals, consistency across repeats, exact cost per 1,000 items."
 )
 
+chrome.model_notice(ctx)
+
 versions = repo.list_prompt_versions(ctx.engine)
 datasets = repo.list_datasets(ctx.engine)
 runs = repo.list_runs(ctx.engine, limit=5)

@@ -272,8 +272,7 @@ with try_tab:
     answer_box = st.empty()
     if send:
         with shown_errors():
-            if ctx.key_kind == "none" and "api.openai.com" in ctx.settings.base_url:
-                raise InputError("no API key: set OPENAI_API_KEY on the server or enter your own key in the sidebar")
+            ctx.session_wb.check_runnable([model])
             if ctx.key_kind == "server":  # one call is not estimated, but a spent budget is not spent further
                 left = budgets.remaining(ctx.engine, ctx.caps(), ctx.user.id)
                 spent = [("user_left_today_usd", "your budget for today"), ("team_left_month_usd", "the team's month")]
@@ -287,7 +286,9 @@ with try_tab:
                 pieces.append(piece)
                 answer_box.text("".join(pieces))
 
-            done = ctx.session_wb.provider.stream(body, on_text=on_text)
+            with st.spinner("Waking the local model…" if model in ctx.wb.local else "Calling…"):
+                provider = ctx.session_wb.provider.provider(model)  # starts a local model's server if needed
+            done = provider.stream(body, on_text=on_text)
             st.session_state["pe_try_result"] = {
                 "text": done.text,
                 "label": parse_label(done.text, prompt.labels),

@@ -93,7 +93,7 @@ with right:
     models = st.multiselect(
         "Models",
         choices,
-        default=[m for m in services.DEFAULT_MODELS if m in choices],
+        default=[m for m in services.default_models(ctx) if m in choices],
         accept_new_options=True,
         key="sweep_models",
         help="Models the server offers and models with a known price; type another id to add it.",
@@ -194,8 +194,10 @@ if est is not None:
         except BudgetError as exc:
             st.error(f"Not run: {plain(exc)}. Make the sweep smaller, use your own key, or ask an admin.")
             runnable = False
-    if ctx.key_kind == "none" and "api.openai.com" in ctx.settings.base_url:
-        st.warning("No API key: set OPENAI_API_KEY on the server or enter your own key in the sidebar.")
+    try:
+        ctx.session_wb.check_runnable(plan.models)
+    except WorkbenchError as exc:
+        st.warning(f"Not run: {plain(exc)}.")
         runnable = False
 
 

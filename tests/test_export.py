@@ -379,6 +379,14 @@ PARSE_CASES: list[tuple[str | None, tuple[str, ...]]] = [
     ('{"a": ["positive"], "b": null}', LABELS3),
     ('["positive"]', LABELS3),
     ("{not json, positive", LABELS3),
+    # what a small local model (SmolLM2-135M) answers, and negations
+    ("This review is positive,", ("positive", "negative")),
+    ("The sentiment of the review is negative.", ("positive", "negative")),
+    ("The review is a mix of positive and negative, with the", ("positive", "negative")),
+    ("The review is not negative, it is positive.", LABELS3),
+    ("It isn't positive", LABELS3),
+    ("neither positive nor negative", LABELS3),
+    ("No spam here", ("spam", "ham")),
 ]
 
 

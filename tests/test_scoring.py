@@ -24,6 +24,7 @@ SENTIMENT = ["positive", "negative", "neutral"]
         ("**Negative**", "negative"),
         ("The sentiment is: neutral!", "neutral"),
         ("negative. negative.", "negative"),
+        ("Positive, not negative", "positive"),
     ],
 )
 def test_one_label_parses(output, expected):
@@ -31,7 +32,7 @@ def test_one_label_parses(output, expected):
 
 
 @pytest.mark.parametrize(
-    "output", ["positive or negative", "Positive, not negative", "", "   ", None, "I cannot tell", "positively"]
+    "output", ["positive or negative", "", "   ", None, "I cannot tell", "positively", "not positive"]
 )
 def test_no_label_or_two_labels_is_unparsed(output):
     assert parse_label(output, SENTIMENT) == UNPARSED
@@ -46,6 +47,48 @@ def test_longer_label_wins_over_the_label_inside_it():
     assert parse_label("spam", labels) == "spam"
     assert parse_label("SPAM!", labels) == "spam"
     assert parse_label("It is spam, not spam", labels) == UNPARSED
+
+
+# Real answers of SmolLM2-135M-Instruct (the local model) to the IMDB prompt, with their reading.
+SMALL_MODEL_ANSWERS = [
+    ("This review is positive,", "positive"),
+    ("The sentiment of the review is negative.", "negative"),
+    ("The review is positive,", "positive"),
+    ("A very positive review.", "positive"),
+    ("- positive: this review", "positive"),
+    ("The review is indeed positive, and I believe it contains a", "positive"),
+    ("The review is a mix of positive and negative, with the", UNPARSED),
+    ("This review contains a mix of positive and negative sentiment, with", UNPARSED),
+    ("The Columbo series has been praised for its exceptional storytelling and", UNPARSED),
+    ("The sentiment of this review", UNPARSED),
+    ("7/10.", UNPARSED),
+]
+
+
+@pytest.mark.parametrize(("output", "expected"), SMALL_MODEL_ANSWERS)
+def test_small_model_sentences_parse(output, expected):
+    assert parse_label(output, ["positive", "negative"]) == expected
+
+
+@pytest.mark.parametrize(
+    ("output", "expected"),
+    [
+        ("The review is not negative, it is positive.", "positive"),
+        ("Not negative. Positive!", "positive"),
+        ("This isn't positive at all: negative", "negative"),
+        ("It wasn't negative", UNPARSED),
+        ("neither positive nor negative", UNPARSED),
+        ("Never positive", UNPARSED),
+    ],
+)
+def test_a_label_after_a_negation_does_not_count(output, expected):
+    assert parse_label(output, ["positive", "negative"]) == expected
+
+
+def test_negation_does_not_touch_labels_that_contain_it():
+    assert parse_label("The answer is no", ["yes", "no"]) == "no"
+    assert parse_label("This is not spam", ["spam", "not spam"]) == "not spam"
+    assert parse_label("Not spam, not at all", ["spam", "not spam"]) == "not spam"
 
 
 def test_label_returned_as_the_prompt_spells_it():

@@ -53,6 +53,12 @@ class Settings:
     timeout: float = 60.0
     max_attempts: int = 8
     concurrency: int = 16
+    # The local model (requirements-local.txt): another GGUF file to serve with llama.cpp, an
+    # OpenAI-compatible server already running on this network (Ollama, vLLM, llama.cpp), and the
+    # names of the models to send there. See workbench/local/.
+    local_gguf: Path | None = None
+    local_base_url: str | None = None
+    local_models: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
@@ -65,8 +71,17 @@ class Settings:
             prompts_dir=Path(env.get("WORKBENCH_PROMPTS_DIR") or "prompts"),
             timeout=_number(env, "WORKBENCH_TIMEOUT", 60.0, float),
             max_attempts=_number(env, "WORKBENCH_MAX_ATTEMPTS", 8, int),
+            local_gguf=Path(env["WORKBENCH_LOCAL_GGUF"]).expanduser() if env.get("WORKBENCH_LOCAL_GGUF") else None,
+            local_base_url=(env.get("WORKBENCH_LOCAL_BASE_URL") or "").rstrip("/") or None,
+            local_models=tuple(m.strip() for m in (env.get("WORKBENCH_LOCAL_MODELS") or "").split(",") if m.strip()),
         )
         return replace(settings, **overrides) if overrides else settings
+
+    @property
+    def remote_configured(self) -> bool:
+        """Whether a remote model server is set up: a key, or a base URL other than OpenAI's (a
+        server such as Ollama or vLLM needs no key). Without one, the local model is the default."""
+        return bool(self.api_key) or self.base_url.rstrip("/") != DEFAULT_BASE_URL
 
     def with_key(self, key: str | None) -> Settings:
         return replace(self, api_key=Secret(key))

@@ -8,6 +8,7 @@ sums are exact to the micro-cent; an unknown model has cost ``None`` ("unknown")
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 from importlib import resources
@@ -37,6 +38,11 @@ class ModelInfo:
     as_of: str
     source: str
     note: str = ""
+    provider: str = "openai"  # "local": answered on this machine (workbench/local), not by OPENAI_BASE_URL
+
+    @property
+    def local(self) -> bool:
+        return self.provider == "local"
 
 
 @dataclass(frozen=True)
@@ -83,10 +89,38 @@ class Catalog:
                     as_of=str(merged.get("as_of", "")),
                     source=str(merged.get("source", "")),
                     note=str(merged.get("note", "")),
+                    provider=str(merged.get("provider") or "openai"),
                 )
             except (KeyError, ArithmeticError, ValueError) as exc:
                 raise InputError(f"{source}: model {name!r}: missing or bad price ({exc})") from None
         return Catalog(models, str(data.get("version", "")))
+
+    def with_local(self, names: Iterable[str], source: str) -> Catalog:
+        """This catalog plus free ``provider: local`` entries for ``names`` it does not price yet.
+
+        A model that runs on your own machine costs nothing per token: its cost is a known $0, not
+        "unknown".
+        """
+        extra = {
+            name: ModelInfo(
+                name=name,
+                input=Decimal(0),
+                cached_input=Decimal(0),
+                output=Decimal(0),
+                batch_factor=Decimal(1),
+                context_window=None,
+                temperature=True,
+                logprobs=False,
+                shutdown=None,
+                as_of="",
+                source=source,
+                note="local model: no charge per token",
+                provider="local",
+            )
+            for name in names
+            if name not in self.models
+        }
+        return Catalog({**self.models, **extra}, self.version) if extra else self
 
     def lookup(self, model: str) -> ModelInfo | None:
         """The entry for ``model``; dated snapshots resolve to their family."""

@@ -363,7 +363,7 @@ class Runner:
         rows = [
             {
                 "request_key": call.key,
-                "base_url": self.provider.base_url,
+                "base_url": call.endpoint,
                 "model": call.model,
                 "request_json": json.dumps(call.body, ensure_ascii=False),
                 "output": completion.text,

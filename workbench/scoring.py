@@ -7,8 +7,12 @@ workbench scored them.
 The rule: normalise case, whitespace and punctuation, then look for exactly one of the prompt's
 labels as a whole word (or word sequence). "Positive.", "Label: negative" and " NEUTRAL\\n" all
 parse. When a label is part of a longer label that also matches ("spam" inside "not spam"), the
-longer one wins. An answer that is a JSON object (structured output, optionally in a code fence)
-is read by its values first: exactly one value equal to a label wins, so
+longer one wins. A label right after a negation ("not", "no", "never", "nor", "neither",
+"isn't") does not count: "The review is not negative, it is positive." is positive, and "not
+positive" alone is unparsed rather than positive. Small models answer in sentences ("This review
+is positive,", "The sentiment of the review is negative."), which parse. An answer that is a JSON
+object (structured output, optionally in a code fence) is read by its values first: exactly one
+value equal to a label wins, so
 ``{"sentiment": "positive", "reasoning": "not negative at all"}`` is positive. No label, or two
 different labels, is ``unparsed`` and counts as wrong.
 """
@@ -20,6 +24,8 @@ import unicodedata
 UNPARSED = "unparsed"
 
 _NON_WORD = re.compile(r"[\W_]+", re.UNICODE)
+# Words that cancel the label after them; "t" is what is left of "isn't", "wasn't", "doesn't".
+_NEGATIONS = frozenset({"not", "no", "never", "nor", "neither", "t"})
 
 
 def normalize(text):
@@ -48,6 +54,12 @@ def _json_label(output, forms):
     return found.pop() if len(found) == 1 else None
 
 
+def _negated(padded, start):
+    """Whether the word before position ``start`` (a space) of ``padded`` is a negation."""
+    before = padded[:start].rsplit(" ", 1)[-1]
+    return before in _NEGATIONS
+
+
 def parse_label(output, labels):
     """The one label mentioned in ``output``, or ``UNPARSED``."""
     if output is None:
@@ -72,7 +84,8 @@ def parse_label(output, labels):
         found = []
         start = padded.find(needle)
         while start != -1:
-            found.append((start, start + len(needle)))
+            if not _negated(padded, start):
+                found.append((start, start + len(needle)))
             start = padded.find(needle, start + 1)
         if found:
             spans[label] = found

@@ -20,6 +20,8 @@ from workbench.claims import owner_dead
 from workbench.config import Settings
 from workbench.datasets import SampleSet
 from workbench.errors import BudgetError, InputError
+from workbench.local import NO_MODEL_HELP, LocalModel, configured_names, local_models, runnable
+from workbench.local.server import SERVERS, LocalServers
 from workbench.pricing import Catalog, usd
 from workbench.promptfile import PromptFile
 from workbench.runner import Outcome, Progress, Runner
@@ -47,7 +49,11 @@ SWEEP_CELL_KEYS = (
     "cost_per_1k_usd",
     "latency_p50_ms",
     "latency_p95_ms",
+    "consistency",
 )
+
+
+DEFAULT_MODELS = ("gpt-4.1-nano", "gpt-4.1-mini")
 
 
 @dataclass
@@ -55,20 +61,63 @@ class Workbench:
     settings: Settings
     engine: Engine
     catalog: Catalog
+    servers: LocalServers = field(default=SERVERS, repr=False)
     _provider: Any = field(default=None, repr=False)
 
     @classmethod
     def open(cls, settings: Settings, engine: Engine | None = None) -> Workbench:
-        return cls(settings, engine or make_engine(settings.database_url), Catalog.load(settings.catalog_path))
+        catalog = Catalog.load(settings.catalog_path).with_local(configured_names(settings), "settings")
+        return cls(settings, engine or make_engine(settings.database_url), catalog)
+
+    @property
+    def local(self) -> dict[str, LocalModel]:
+        """The local models (see :mod:`workbench.local`), by name."""
+        return local_models(self.settings, self.catalog)
 
     @property
     def provider(self) -> Any:
-        """The OpenAI-compatible client (created, and the SDK imported, on first use)."""
+        """Routes each call to its model's server (the SDK is imported, a local server started, on first use)."""
         if self._provider is None:
-            from workbench.providers import OpenAIProvider
+            from workbench.providers.router import ModelRouter
 
-            self._provider = OpenAIProvider(self.settings)
+            self._provider = ModelRouter(self.settings, self.local, self.servers)
         return self._provider
+
+    # --- which models ------------------------------------------------------------------------
+
+    def default_models(self) -> tuple[list[str], str | None]:
+        """The models to use when none are named, and a note when that is the local model.
+
+        With a remote server set up (a key, or a base URL other than OpenAI's): gpt-4.1-nano and
+        gpt-4.1-mini. Without one, the local model when it is installed. With neither, an error that
+        says both ways to get a model.
+        """
+        if self.settings.remote_configured:
+            return list(DEFAULT_MODELS), None
+        local = runnable(self.local)
+        if not local:
+            raise InputError(NO_MODEL_HELP)
+        return [local[0]], (
+            f"no OPENAI_API_KEY: using the local model {local[0]} (runs on this machine, no charge); "
+            "set OPENAI_API_KEY to use OpenAI's models"
+        )
+
+    def check_runnable(self, models: Sequence[str]) -> None:
+        """Refuse, before any call, a model that cannot be called here, saying how to fix it."""
+        local = self.local
+        for model in models:
+            if model in local:
+                local[model].check()
+            elif not self.settings.remote_configured:
+                hint = f" or use the local model ({', '.join(runnable(local))})" if runnable(local) else ""
+                raise InputError(
+                    f"{model} needs OPENAI_API_KEY, which is not set: set it (and OPENAI_BASE_URL for a server "
+                    f"other than OpenAI's){hint}"
+                )
+
+    def endpoints(self, models: Sequence[str]) -> dict[str, str]:
+        local = self.local
+        return {model: local[model].endpoint for model in models if model in local}
 
     # --- planning ----------------------------------------------------------------------------
 
@@ -98,6 +147,7 @@ class Workbench:
             repeats,
             self.settings.base_url,
             self.catalog,
+            self.endpoints(models),
         )
 
     def estimate(self, plan: Plan) -> dict[str, Any]:
@@ -145,7 +195,7 @@ class Workbench:
             plan_hash=plan.plan_hash,
             plan_json=json.dumps(plan.describe()),
             dataset_id=plan.dataset_id,
-            base_url=plan.base_url,
+            base_url=_run_base_url(plan),
             models_json=json.dumps(plan.models),
             temperatures_json=json.dumps(plan.temperatures),
             repeats=plan.repeats,
@@ -180,6 +230,7 @@ class Workbench:
         cancel: threading.Event | None = None,
         stream: bool = False,
     ) -> Outcome:
+        self.check_runnable(plan.models)
         runner = Runner(
             self.engine,
             self.provider,
@@ -198,7 +249,8 @@ class Workbench:
         plan = json.loads(run.plan_json)
         prompts = [(p["id"], repo.get_prompt_version(self.engine, p["id"])[1]) for p in plan["prompts"]]
         samples = repo.load_dataset(self.engine, run.dataset_id)
-        if plan.get("base_url") and plan["base_url"].rstrip("/") != self.settings.base_url.rstrip("/"):
+        remote = [model for model in plan["models"] if model not in plan.get("endpoints", {})]
+        if remote and plan.get("base_url") and plan["base_url"].rstrip("/") != self.settings.base_url.rstrip("/"):
             raise InputError(
                 f"run {run.id} was made against {plan['base_url']}; set OPENAI_BASE_URL to that to resume it"
             )
@@ -211,6 +263,7 @@ class Workbench:
             plan["repeats"],
             plan["base_url"],
             self.catalog,
+            plan.get("endpoints"),
         )
 
     # --- results -----------------------------------------------------------------------------
@@ -238,6 +291,16 @@ class Workbench:
             "created_at": run.created_at.isoformat(timespec="seconds"),
             "cells": cells,
         }
+        endpoints = json.loads(run.plan_json or "{}").get("endpoints")
+        if endpoints:
+            result["endpoints"] = endpoints  # where local models' calls went
         if result["error"] is None:
             result.pop("error")
         return result
+
+
+def _run_base_url(plan: Plan) -> str:
+    """The server a run is shown with: OPENAI_BASE_URL when any model goes there, else the local one(s)."""
+    if any(model not in plan.endpoints for model in plan.models):
+        return plan.base_url
+    return ", ".join(dict.fromkeys(plan.endpoint(model) for model in plan.models))

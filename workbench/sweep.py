@@ -33,6 +33,7 @@ class PlannedCall:
     repeat: int
     body: dict[str, Any]
     key: str
+    endpoint: str  # the server as the key and the stored answer name it (see Plan.endpoint)
 
 
 @dataclass
@@ -45,8 +46,13 @@ class Plan:
     repeats: int
     base_url: str
     catalog: Catalog
+    endpoints: dict[str, str] = field(default_factory=dict)  # local model -> its endpoint
     notes: list[str] = field(default_factory=list)
     _calls: list[PlannedCall] | None = field(default=None, init=False, repr=False, compare=False)
+
+    def endpoint(self, model: str) -> str:
+        """Where ``model``'s calls go: its local endpoint, else the plan's base URL."""
+        return self.endpoints.get(model, self.base_url)
 
     def cell_temperatures(self, model: str) -> list[float | None]:
         info = self.catalog.lookup(model)
@@ -64,17 +70,20 @@ class Plan:
         out: list[PlannedCall] = []
         for version_id, prompt in self.prompts:
             for model in self.models:
+                endpoint = self.endpoint(model)
                 for temperature in self.cell_temperatures(model):
                     for sample in self.samples.samples:
                         body = request_body(prompt, model, temperature, sample.variables)
                         for repeat in range(self.repeats):
-                            key = request_key(self.base_url, body, repeat)
-                            out.append(PlannedCall(version_id, sample.index, model, temperature, repeat, body, key))
+                            key = request_key(endpoint, body, repeat)
+                            out.append(
+                                PlannedCall(version_id, sample.index, model, temperature, repeat, body, key, endpoint)
+                            )
         return out
 
     def describe(self) -> dict[str, Any]:
         """The plan as stored with a run (and hashed to recognise an identical re-run)."""
-        return {
+        described = {
             "prompts": [{"id": vid, "name": p.name, "hash": p.content_hash} for vid, p in self.prompts],
             "dataset_id": self.dataset_id,
             "dataset_hash": self.samples.content_hash,
@@ -83,6 +92,10 @@ class Plan:
             "repeats": self.repeats,
             "base_url": self.base_url,
         }
+        used = {model: self.endpoints[model] for model in self.models if model in self.endpoints}
+        if used:  # only then: plans without local models keep the hash they always had
+            described["endpoints"] = used
+        return described
 
     @property
     def plan_hash(self) -> str:
@@ -151,7 +164,9 @@ def build_plan(
     repeats: int,
     base_url: str,
     catalog: Catalog,
+    endpoints: dict[str, str] | None = None,
 ) -> Plan:
+    """A checked plan; ``endpoints`` names where local models' calls go (others go to ``base_url``)."""
     if not prompts:
         raise InputError("give at least one prompt")
     if repeats < 1:
@@ -167,11 +182,17 @@ def build_plan(
         repeats,
         base_url.rstrip("/"),
         catalog,
+        dict(endpoints or {}),
     )
     for model in plan.models:
         info = catalog.lookup(model)
         if info is None:
             plan.notes.append(f"{model}: not in the price catalog, so its cost is unknown")
+        elif info.local:
+            plan.notes.append(
+                f"{model}: local model, no charge; its token counts here use OpenAI's tokenizer (o200k_base), "
+                "not its own"
+            )
         elif not info.temperature and len(plan.temperatures) > 1:
             plan.notes.append(f"{model} does not accept temperature: one cell without it")
     return plan

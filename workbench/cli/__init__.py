@@ -65,3 +65,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         say("interrupted: answers received so far are stored; re-run the same command to continue")
         return 130
+    finally:
+        _stop_local_servers()
+
+
+def _stop_local_servers() -> None:
+    """Stop the llama.cpp servers this command started (only loaded when a local model was used)."""
+    server = sys.modules.get("workbench.local.server")
+    if server is not None:
+        server.SERVERS.stop_all()

@@ -31,7 +31,11 @@ def register(sub: argparse._SubParsersAction) -> None:
             help="prompt file (YAML); repeat to compare prompt versions",
         )
         p.add_argument("--dataset", required=True, metavar="FILE", help="labeled samples (CSV or JSONL)")
-        p.add_argument("--models", required=True, help="comma-separated model ids, e.g. gpt-4.1-nano,gpt-4.1-mini")
+        p.add_argument(
+            "--models",
+            help="comma-separated model ids, e.g. gpt-4.1-nano,gpt-4.1-mini (the default) or smollm2-135m "
+            "(local, the default without OPENAI_API_KEY)",
+        )
         p.add_argument("--temperatures", default="0", help="comma-separated temperatures in 0-2 (default 0)")
         p.add_argument("--repeats", type=positive_int, default=1, help="calls per sample and cell (default 1)")
         p.add_argument("--label-column", default="label", help="column holding the gold label (default: label)")
@@ -66,12 +70,17 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _plan(args: argparse.Namespace):
     prompts = [load_prompt(path) for path in args.prompt]
-    models = parse_models(args.models)
     temperatures = parse_temperatures(args.temperatures)
     samples = load_samples(args.dataset, args.label_column)
     if args.sample:
         samples = samples.stratified(args.sample, args.seed)
     wb = open_workbench()
+    if args.models:
+        models = parse_models(args.models)
+    else:
+        models, note = wb.default_models()
+        if note:
+            say(f"note: {note}")
     plan = wb.plan(prompts, samples, models, temperatures, args.repeats, source=str(args.dataset))
     return wb, plan
 
@@ -104,6 +113,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     est = wb.estimate(plan)
     if not args.quiet:
         _print_estimate(est)
+    wb.check_runnable(plan.models)
     wb.check_budget(est, args.max_cost)
     cap = _team_cap(wb, est, args.max_cost)
     run = wb.start(

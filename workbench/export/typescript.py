@@ -3,8 +3,9 @@
 The port mirrors :func:`workbench.scoring.parse_label`: NFKC-normalise, lower-case (Python uses
 ``casefold``; the two differ only for a few letters such as "ß"), turn every run of characters that
 are not letters or digits into one space, then exact match, else a JSON-object answer read by its values
-(exactly one value equal to a label), else whole-word match where a longer label wins over a
-shorter one inside it; exactly one label or ``"unparsed"``. It is written once
+(exactly one value equal to a label), else whole-word match, skipping a label right after a
+negation word, where a longer label wins over a shorter one inside it; exactly one label or
+``"unparsed"``. It is written once
 with TypeScript annotations between « » marks; :func:`parse_label_js` strips them for plain
 JavaScript (used by the promptfoo assertion) and the tests run it against the Python rule.
 """
@@ -23,6 +24,8 @@ _PARSER = """\
 function normalizeLabelText(text«: unknown»)«: string» {
   return String(text).normalize("NFKC").toLowerCase().replace(/[^\\p{L}\\p{N}]+/gu, " ").trim();
 }
+
+const NEGATIONS = new Set«<string>»(["not", "no", "never", "nor", "neither", "t"]);
 
 function jsonLabel(output«: unknown», forms«: Map<string, string>»)«: string | null» {
   let text = String(output).trim();
@@ -71,7 +74,8 @@ function parseLabel(output«: unknown», labels«: readonly string[]»)«: strin
     const found«: Array<[number, number]>» = [];
     let start = padded.indexOf(needle);
     while (start !== -1) {
-      found.push([start, start + needle.length]);
+      const before = padded.slice(0, start);
+      if (!NEGATIONS.has(before.slice(before.lastIndexOf(" ") + 1))) found.push([start, start + needle.length]);
       start = padded.indexOf(needle, start + 1);
     }
     if (found.length) spans.set(label, found);

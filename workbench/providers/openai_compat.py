@@ -116,6 +116,10 @@ def classify(exc: Exception, model: str, base_url: str) -> ProviderError:
                     f"the account behind the key has no quota left on {base_url} (429 insufficient_quota)"
                 )
             return TransientError(f"rate limited by {base_url} (429)", retry_after(headers), kind="rate_limit")
+        if status == 500 and "validation error" in message.lower():
+            # llama-cpp-python answers a request it cannot parse with 500, not 400: retrying is useless
+            short = message.split("\n")[0][:200]
+            return RequestError(f"{base_url} refused the request for {model!r} ({status}): {short}")
         if status in (408, 409) or status >= 500:
             return TransientError(f"{base_url} failed with {status}", retry_after(headers), kind="server")
         short = message.split("\n")[0][:200] if message else f"HTTP {status}"

@@ -28,6 +28,7 @@ from sqlalchemy.engine import make_url
 
 from workbench.access import AccessPolicy, User
 from workbench.errors import WorkbenchError
+from workbench.local import INSTALL_COMMAND, INSTALL_TIME, runnable
 from workbench.storage import redact_url
 from workbench.storage import repository as repo
 from workbench.ui import progress, services
@@ -216,6 +217,8 @@ def connection(ctx: Context) -> None:
     elif offered:
         more = f" and {len(offered) - 12} more" if len(offered) > 12 else ""
         st.caption(f"Models offered: {plain(', '.join(offered[:12]))}{more}")
+    for name, state in services.local_status(ctx):
+        st.caption(plain(f"Local model {name}: {state}"))
     st.caption("Database")
     st.text(database_label(settings.database_url, ctx.hosted))
 
@@ -231,3 +234,25 @@ def running_sweeps(ctx: Context) -> None:
     interrupted = repo.runs_with_status(ctx.engine, ["interrupted"])
     if interrupted:
         st.caption(f"{len(interrupted)} interrupted run(s) can be resumed on the Runs page.")
+
+
+def model_notice(ctx: Context) -> None:
+    """Say which model the workbench will use when no server is set up, or how to get one."""
+    if ctx.session_wb.settings.remote_configured:
+        return
+    local = runnable(ctx.wb.local)
+    if local:
+        st.info(
+            f"No OpenAI API key is set, so the workbench uses the free local model **{local[0]}** "
+            "(llama.cpp on this machine, no key, no charge). To compare OpenAI's models, set OPENAI_API_KEY "
+            "on the server or enter your own key in the sidebar.",
+            icon=":material/computer:",
+        )
+        return
+    st.warning(
+        "No model to call yet. Either set **OPENAI_API_KEY** on the server (or enter your own key in the "
+        "sidebar; OPENAI_BASE_URL for another OpenAI-compatible server such as Ollama or vLLM), or install the "
+        f"free local model with `{INSTALL_COMMAND}` ({INSTALL_TIME}) and restart the app. "
+        "Prompts, samples and cost estimates work without either.",
+        icon=":material/key_off:",
+    )

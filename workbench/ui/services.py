@@ -39,8 +39,9 @@ from workbench.config import Settings
 from workbench.errors import InputError, WorkbenchError
 from workbench.jobs import JobManager
 from workbench.library import seed_examples
+from workbench.local import runnable
 from workbench.pricing import Catalog
-from workbench.service import Workbench
+from workbench.service import DEFAULT_MODELS, Workbench
 
 log = logging.getLogger("workbench.ui")
 
@@ -53,10 +54,12 @@ SETTING_NAMES = (
     "WORKBENCH_PROMPTS_DIR",
     "WORKBENCH_TIMEOUT",
     "WORKBENCH_MAX_ATTEMPTS",
+    "WORKBENCH_LOCAL_GGUF",
+    "WORKBENCH_LOCAL_BASE_URL",
+    "WORKBENCH_LOCAL_MODELS",
 )
 SESSION_KEY = "_workbench_session_api_key"  # st.session_state only; never stored or logged
 SESSION_WB = "_workbench_session_wb"
-DEFAULT_MODELS = ("gpt-4.1-nano", "gpt-4.1-mini")
 SIGNED_OUT = User(None, None)
 
 
@@ -210,6 +213,9 @@ def fingerprint(settings: Settings) -> str:
         str(settings.prompts_dir),
         str(settings.timeout),
         str(settings.max_attempts),
+        str(settings.local_gguf),
+        str(settings.local_base_url),
+        ",".join(settings.local_models),
         _digest(settings.api_key.get()),
     )
     return "|".join(parts)
@@ -290,12 +296,41 @@ def _server_models(base_url: str, key_digest: str, _settings: Settings) -> tuple
 
 
 def server_models(ctx: Context) -> tuple[list[str], str | None]:
-    """Models the server offers (``/v1/models``), cached for a minute; an error is a message."""
+    """Models the server offers (``/v1/models``), cached for a minute; an error is a message.
+
+    Not asked when no server is set up (no key and OpenAI's URL): OpenAI would only say 401.
+    """
     settings = ctx.session_wb.settings
+    if not settings.remote_configured:
+        return [], None
     return _server_models(settings.base_url, _digest(settings.api_key.get()), settings)
+
+
+def default_models(ctx: Context) -> list[str]:
+    """What a sweep starts with: nano and mini with a server set up, else the local model (or nothing)."""
+    if ctx.session_wb.settings.remote_configured:
+        return list(DEFAULT_MODELS)
+    return runnable(ctx.wb.local)[:1]
 
 
 def model_choices(ctx: Context) -> list[str]:
     """The defaults first, then what the server offers, then the rest of the price catalog."""
     offered, _ = server_models(ctx)
-    return list(dict.fromkeys([*DEFAULT_MODELS, *offered, *sorted(ctx.wb.catalog.models)]))
+    return list(dict.fromkeys([*default_models(ctx), *DEFAULT_MODELS, *offered, *sorted(ctx.wb.catalog.models)]))
+
+
+def local_status(ctx: Context) -> list[tuple[str, str]]:
+    """Each local model with a line on its state: running, ready to start, or what it needs."""
+    running = {server.alias: server for server in ctx.wb.servers.running()}
+    lines = []
+    for name, model in ctx.wb.local.items():
+        problem = model.problem()
+        if problem:
+            lines.append((name, problem))
+        elif not model.managed:
+            lines.append((name, "answered by WORKBENCH_LOCAL_BASE_URL"))
+        elif name in running:
+            lines.append((name, "llama.cpp running on this machine"))
+        else:
+            lines.append((name, "installed; llama.cpp starts on first use"))
+    return lines
