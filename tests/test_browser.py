@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.browser import ARTIFACTS, CHROMIUM, chromium, seeded_app
+from tests.support.browser import ARTIFACTS, CHROMIUM, chromium, seeded_app, settle
 from tests.support.fake_openai import FakeOpenAI
 from tests.test_ui_apptest import answer, seed_database
 
@@ -54,16 +54,6 @@ def page(browser) -> Iterator[object]:
         yield tab
     finally:
         context.close()
-
-
-def settle(tab, title: str) -> None:
-    """Wait until the page's title is drawn and Streamlit has finished running the script."""
-    tab.get_by_role("heading", name=title, level=1).wait_for()
-    tab.wait_for_function(
-        "() => !document.querySelector('[data-testid=\"stSkeleton\"]')"
-        ' && !document.querySelector(\'[data-testid="stStatusWidget"] [data-testid="stStatusWidgetRunningIcon"]\')'
-    )
-    tab.wait_for_timeout(700)  # let charts and tables paint before a screenshot
 
 
 def check_clean(tab, name: str) -> None:

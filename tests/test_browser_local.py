@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.browser import ARTIFACTS, CHROMIUM, ROOT, app_env, chromium, free_port, streamlit_app
+from tests.support.browser import ARTIFACTS, CHROMIUM, ROOT, app_env, chromium, free_port, settle, streamlit_app
 from tests.support.processes import local_servers_of, pids_with, wait_gone
 from workbench.local import BUNDLED_MODEL, bundled_gguf, llama_server_installed
 
@@ -34,15 +34,6 @@ def page() -> Iterator[object]:
         tab.set_default_timeout(60_000)
         yield tab
         context.close()
-
-
-def settle(tab, title: str) -> None:
-    tab.get_by_role("heading", name=title, level=1).wait_for()
-    tab.wait_for_function(
-        "() => !document.querySelector('[data-testid=\"stSkeleton\"]')"
-        ' && !document.querySelector(\'[data-testid="stStatusWidget"] [data-testid="stStatusWidgetRunningIcon"]\')'
-    )
-    tab.wait_for_timeout(500)
 
 
 def check_clean(tab, name: str) -> None:

@@ -183,6 +183,34 @@ def test_sweep_repeats_agree_at_temperature_0_and_vary_above_it(local_wb: Workbe
     assert all(c["cost_usd"] == 0.0 for c in summary["cells"])
 
 
+def test_the_exported_script_answers_like_the_sweep_on_the_same_local_server(
+    local_wb: Workbench, tmp_path: Path
+) -> None:
+    from workbench.export import render
+    from workbench.winner import spec_for_run
+
+    samples = parse_samples(SAMPLES.encode(), "reviews.csv")
+    plan = local_wb.plan([parse_prompt(PROMPT)], samples, [BUNDLED_MODEL], [0.0])
+    run = local_wb.start(plan)
+    assert local_wb.execute(run, plan).status == "completed"
+    spec, _, _ = spec_for_run(local_wb, run.id)
+    script = tmp_path / "classify.py"
+    script.write_text(render(spec, "python"), encoding="utf-8")
+    assert "smollm2-135m is a local model: set OPENAI_BASE_URL" in script.read_text()
+    url = local_wb.servers.server(local_wb.local[BUNDLED_MODEL]).base_url
+    done = subprocess.run(
+        [sys.executable, str(script)],
+        input="\n".join(s.variables["text"] for s in samples.samples) + "\n",
+        env={**no_remote_env("sqlite://"), "OPENAI_BASE_URL": url, "OPENAI_API_KEY": "none"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    stored = [parse_label(texts[0], ["positive", "negative"]) for texts in answers(local_wb, run.id).values()]
+    assert done.stdout.split() == stored
+
+
 def test_an_answer_does_not_depend_on_what_the_server_did_before(local_wb: Workbench) -> None:
     """Temperature 0 after a cold cache, after a prompt sharing its system message, after a stranger."""
 

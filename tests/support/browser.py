@@ -119,3 +119,13 @@ def chromium(sync_api: Any) -> Iterator[Any]:
             yield browser
         finally:
             browser.close()
+
+
+def settle(tab: Any, title: str) -> None:
+    """Wait until the page's title is drawn and Streamlit has finished running the script."""
+    tab.get_by_role("heading", name=title, level=1).wait_for()
+    tab.wait_for_function(
+        "() => !document.querySelector('[data-testid=\"stSkeleton\"]')"
+        ' && !document.querySelector(\'[data-testid="stStatusWidget"] [data-testid="stStatusWidgetRunningIcon"]\')'
+    )
+    tab.wait_for_timeout(700)  # let charts and tables paint before a screenshot

@@ -1,29 +1,38 @@
-"""Find the llama.cpp servers a process started (Linux /proc), to prove none is left behind."""
+"""Find processes by their command line (Linux /proc), to prove no llama.cpp server is left behind."""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 
-def local_servers_of(parent: int, serving: str | None = None) -> list[int]:
-    """PIDs of ``workbench.local.serve`` processes started by ``parent`` (alive, not zombies), only
-    those whose command line mentions ``serving`` (a model file) when given."""
-    found = []
+def _processes() -> Iterator[tuple[int, list[bytes], str]]:
+    """(pid, argv, state letter) of every process that can be read."""
     for proc in Path("/proc").iterdir():
         if not proc.name.isdigit():
             continue
         try:
             argv = (proc / "cmdline").read_bytes().split(b"\0")
             state = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0]
-        except OSError:
+        except (OSError, IndexError):
             continue
-        if serving is not None and serving.encode() not in argv:
-            continue
-        if b"workbench.local.serve" in argv and str(parent).encode() in argv and state != "Z":
-            index = argv.index(b"--parent")
-            if argv[index + 1] == str(parent).encode():
-                found.append(int(proc.name))
+        yield int(proc.name), argv, state
+
+
+def pids_with(*needles: str) -> list[int]:
+    """PIDs of live processes whose command line holds every one of ``needles`` as an argument."""
+    wanted = [needle.encode() for needle in needles]
+    return [pid for pid, argv, state in _processes() if state != "Z" and all(n in argv for n in wanted)]
+
+
+def local_servers_of(parent: int, serving: str | None = None) -> list[int]:
+    """PIDs of live ``workbench.local.serve`` processes started by ``parent`` (and serving that model file)."""
+    found = []
+    for pid in pids_with("workbench.local.serve", "--parent", *([serving] if serving else [])):
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0") if alive(pid) else []
+        if b"--parent" in argv and argv[argv.index(b"--parent") + 1] == str(parent).encode():
+            found.append(pid)
     return found
 
 
@@ -35,25 +44,10 @@ def wait_gone(parent: int, timeout: float = 10.0) -> list[int]:
     return left
 
 
-def pids_with(*needles: str) -> list[int]:
-    """PIDs of live processes whose command line holds every one of ``needles``."""
-    found = []
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            argv = (proc / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if all(needle.encode() in argv for needle in needles):
-            found.append(int(proc.name))
-    return found
-
-
 def alive(pid: int) -> bool:
     """Whether ``pid`` is a running process (not gone, not a zombie)."""
     try:
         state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
+    except (OSError, IndexError):
         return False
     return state != "Z"

@@ -24,6 +24,7 @@ class ExportSpec:
     cost_per_1k_usd: float | None = None
     n: int | None = None
     created: str | None = None  # ISO date of the run
+    local: bool = False  # measured on a local model (no OpenAI server knows it)
 
     def __post_init__(self) -> None:
         if not isinstance(self.model, str) or not self.model.strip():
@@ -76,6 +77,13 @@ def header_lines(spec: ExportSpec) -> list[str]:
         f"Measured accuracy: {accuracy_text(spec)}",
         f"Cost per 1,000 items: {cost}",
         "Key and server come from OPENAI_API_KEY and OPENAI_BASE_URL; no key is stored here.",
+    ] + (_local_lines(one_line(spec.model)) if spec.local else [])
+
+
+def _local_lines(model: str) -> list[str]:
+    return [
+        f"{model} is a local model: set OPENAI_BASE_URL to an OpenAI-compatible server serving it",
+        f"under this name, e.g. python -m llama_cpp.server --model MODEL.gguf --model_alias {model}",
     ]
 
 
