@@ -281,6 +281,15 @@ def test_a_broken_model_file_is_a_one_line_error(tmp_path: Path) -> None:
     assert "\n" not in str(caught.value) and str(caught.value) != "the llama.cpp server for broken did not start: "
     assert registry.running() == []
     assert local_servers_of(os.getpid(), serving=str(broken)) == []
+    # In a sweep, the model's cells stop with that message after one try; nothing else is lost.
+    wb = Workbench.open(Settings(database_url=f"sqlite:///{tmp_path / 'b.db'}", local_gguf=broken))
+    wb.servers = registry
+    plan = wb.plan([parse_prompt(PROMPT)], parse_samples(SAMPLES.encode(), "reviews.csv"), ["broken"], [0.0])
+    started = time.monotonic()
+    outcome = wb.execute(wb.start(plan), plan)
+    assert time.monotonic() - started < 30
+    (cell,) = wb.summary(outcome.run_id)["cells"]
+    assert cell["errors"] == 4
 
 
 def test_the_server_ends_when_the_process_that_started_it_is_killed(tmp_path: Path) -> None:

@@ -35,6 +35,10 @@ class ModelNotFoundError(ProviderError):
     """The server does not know the model (retired or misspelt)."""
 
 
+class ModelUnavailableError(ModelNotFoundError):
+    """A local model this machine cannot serve (its llama.cpp server would not start): stops its cells."""
+
+
 class ServerUnreachableError(ProviderError):
     """The server could not be reached even after retries."""
 

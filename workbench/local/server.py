@@ -23,7 +23,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from workbench.errors import ProviderError
+from workbench.errors import ModelUnavailableError
 from workbench.local import LocalModel
 
 log = logging.getLogger(__name__)
@@ -109,7 +109,7 @@ class LlamaServer:
             if self.process.poll() is not None:
                 reason = self._last_line() or f"exit code {self.process.returncode}"
                 self.stop()
-                raise ProviderError(f"the llama.cpp server for {self.alias} did not start: {reason}")
+                raise ModelUnavailableError(f"the llama.cpp server for {self.alias} did not start: {reason}")
             try:
                 with urllib.request.urlopen(self.base_url + "/models", timeout=2) as response:
                     if response.status == 200:
@@ -118,7 +118,7 @@ class LlamaServer:
                 pass
             time.sleep(0.1)
         self.stop()
-        raise ProviderError(f"the llama.cpp server for {self.alias} did not answer within {timeout:g} s")
+        raise ModelUnavailableError(f"the llama.cpp server for {self.alias} did not answer within {timeout:g} s")
 
     def stop(self) -> None:
         process, self.process = self.process, None
