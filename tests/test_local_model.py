@@ -292,6 +292,19 @@ def test_a_broken_model_file_is_a_one_line_error(tmp_path: Path) -> None:
     assert cell["errors"] == 4
 
 
+def test_a_server_that_died_is_started_again_by_the_retry(local_wb: Workbench) -> None:
+    body = {"model": BUNDLED_MODEL, "messages": [{"role": "user", "content": "Say yes."}], "max_tokens": 3}
+    local_wb.provider.complete(body)
+    (first,) = local_wb.servers.running()
+    pid = first.process.pid
+    os.kill(pid, signal.SIGKILL)  # mid-sweep, the next call finds nobody listening
+    plan = local_wb.plan([parse_prompt(PROMPT)], parse_samples(SAMPLES.encode(), "reviews.csv"), [BUNDLED_MODEL], [0.5])
+    outcome = local_wb.execute(local_wb.start(plan), plan)
+    assert outcome.status == "completed" and outcome.new_calls == 4, outcome.error
+    (second,) = local_wb.servers.running()
+    assert second.process.pid != pid and not alive(pid)
+
+
 def test_the_server_ends_when_the_process_that_started_it_is_killed(tmp_path: Path) -> None:
     starter = (
         "from workbench.local import BUNDLED_MODEL, bundled_gguf, LocalModel\n"
