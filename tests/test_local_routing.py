@@ -7,6 +7,7 @@ A loopback :class:`FakeOpenAI` stands in for an already running local server (Ol
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -27,6 +28,8 @@ from workbench.providers.local import DEFAULT_MAX_TOKENS, LocalProvider
 from workbench.providers.openai_compat import classify
 from workbench.service import Workbench
 from workbench.storage import repository as repo
+
+ROOT = Path(__file__).resolve().parents[1]
 
 try:
     import httpx2 as http
@@ -229,3 +232,22 @@ def test_a_request_the_server_cannot_parse_is_not_retried() -> None:
     exc = openai.InternalServerError("Error code: 500", response=http.Response(500, request=request), body=body)
     error = classify(exc, BUNDLED_MODEL, "http://127.0.0.1:1/v1")
     assert isinstance(error, RequestError) and "validation error" in str(error)
+
+
+def test_the_app_explains_both_ways_to_get_a_model(
+    tmp_path: Path, no_bundle: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from streamlit.testing.v1 import AppTest
+
+    for name in [n for n in os.environ if n.startswith(("OPENAI_", "WORKBENCH_"))]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("WORKBENCH_DATABASE_URL", f"sqlite:///{tmp_path / 'ui.db'}")
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at.run()
+    assert not at.exception
+    (warning,) = [w.value for w in at.warning if "No model to call yet" in w.value]
+    assert "OPENAI_API_KEY" in warning and "pip install -r requirements-local.txt" in warning
+    assert any("is not installed" in c.value for c in at.sidebar.caption)
+    at.switch_page("pages/sweep.py").run()
+    assert not at.exception
+    assert at.multiselect(key="sweep_models").value == []  # nothing to preselect
