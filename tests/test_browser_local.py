@@ -89,6 +89,17 @@ def test_no_key_sweep_and_try_it_run_on_the_local_model(page, tmp_path: Path) ->
         shoot(page, "sweep-done")
         assert local_servers_of(app_pid, serving=str(bundled_gguf()))  # kept while the app runs
 
+        # Compare and Export read the local run like any other; the export says how to serve the model.
+        page.get_by_role("link", name="in Compare").click()
+        settle(page, "Compare")
+        check_clean(page, "compare")
+        shoot(page, "compare")
+        page.goto(f"{url}/export?run=1")
+        settle(page, "Export")
+        page.get_by_text(f"{BUNDLED_MODEL} is a local model").first.wait_for()
+        check_clean(page, "export")
+        shoot(page, "export")
+
         # Try it: a typed review, streamed from the same server.
         page.goto(f"{url}/prompts")
         settle(page, "Prompts")
