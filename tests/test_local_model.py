@@ -231,6 +231,23 @@ def test_an_answer_does_not_depend_on_what_the_server_did_before(local_wb: Workb
     assert len(set(seen)) == 1, seen
 
 
+def test_a_cancelled_sweep_sends_nothing_more_than_the_call_in_flight(local_wb: Workbench) -> None:
+    """Eight workers queue for one llama.cpp server; on cancel, the queued ones must not call."""
+    import threading
+
+    many = "text,label\n" + "".join(f"review {i}: fine,positive\n" for i in range(24))
+    plan = local_wb.plan([parse_prompt(PROMPT)], parse_samples(many.encode(), "many.csv"), [BUNDLED_MODEL], [0.7])
+    cancel = threading.Event()
+
+    def on_progress(progress) -> None:
+        if progress.new_calls >= 1:
+            cancel.set()
+
+    outcome = local_wb.execute(local_wb.start(plan, concurrency=8), plan, on_progress=on_progress, cancel=cancel)
+    assert outcome.status == "cancelled"
+    assert 1 <= outcome.new_calls <= 3, outcome.new_calls  # not one more call per queued worker
+
+
 def test_a_streamed_answer_has_the_same_text_and_usage_as_a_plain_one(local_wb: Workbench) -> None:
     body = {
         "model": BUNDLED_MODEL,

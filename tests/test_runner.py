@@ -216,9 +216,9 @@ def test_dead_server_gives_up_after_the_first_calls(settings):
     attempts = []
     real = bench.provider.complete
 
-    def counting(body):
+    def counting(body, stop=None):
         attempts.append(body)
-        return real(body)
+        return real(body, stop)
 
     bench.provider.complete = counting
     outcome = run_plan(bench, make_plan(bench, repeats=3), concurrency=4)

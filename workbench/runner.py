@@ -35,7 +35,7 @@ from workbench import claims
 from workbench.errors import AuthError, ModelNotFoundError, ProviderError, ServerUnreachableError, TransientError
 from workbench.limiter import AdaptiveLimiter
 from workbench.pricing import Catalog, cost
-from workbench.providers.base import Completion
+from workbench.providers.base import CallCancelled, Completion
 from workbench.storage import repository as repo
 from workbench.storage.models import Response, Run, RunItem, utcnow
 from workbench.sweep import Plan, PlannedCall
@@ -252,9 +252,14 @@ class Runner:
                 return None, attempt
             attempt += 1
             try:
-                completion = self.provider.stream(call.body) if self.stream else self.provider.complete(call.body)
+                if self.stream:
+                    completion = self.provider.stream(call.body, stop=self._stop)
+                else:
+                    completion = self.provider.complete(call.body, stop=self._stop)
                 self.limiter.success(completion.rate)
                 return completion, attempt
+            except CallCancelled:
+                return None, attempt - 1  # stopped while queued for a local server: nothing was sent
             except TransientError as exc:
                 if exc.kind == "rate_limit":
                     self.limiter.rate_limited(exc.retry_after)

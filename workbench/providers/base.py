@@ -26,3 +26,7 @@ class Completion:
     response_model: str | None = None
     logprobs_json: str | None = None
     rate: RateInfo | None = None
+
+
+class CallCancelled(Exception):
+    """The caller stopped while the call waited for its turn on the server: nothing was sent."""

@@ -22,13 +22,14 @@ from __future__ import annotations
 
 import copy
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any
 
 from workbench.config import Secret, Settings
 from workbench.local import LocalModel
-from workbench.providers.base import Completion
+from workbench.providers.base import CallCancelled, Completion
 from workbench.providers.openai_compat import OpenAIProvider
 
 DEFAULT_MAX_TOKENS = 256
@@ -57,14 +58,35 @@ class LocalProvider(OpenAIProvider):
             body["max_tokens"] = body.pop("max_completion_tokens")
         return body
 
-    def complete(self, body: dict[str, Any]) -> Completion:
-        if self._turn is None:
-            return super().complete(self.adapt(body))
-        with self._turn:
+    def complete(self, body: dict[str, Any], stop: threading.Event | None = None) -> Completion:
+        with self._my_turn(stop):
             return super().complete(self.adapt(body))
 
-    def stream(self, body: dict[str, Any], on_text: Callable[[str], None] | None = None) -> Completion:
+    def stream(
+        self,
+        body: dict[str, Any],
+        on_text: Callable[[str], None] | None = None,
+        stop: threading.Event | None = None,
+    ) -> Completion:
+        with self._my_turn(stop):
+            return super().stream(self.adapt(body), on_text)
+
+    @contextmanager
+    def _my_turn(self, stop: threading.Event | None) -> Iterator[None]:
+        """Wait for the server's turn; give up (:class:`CallCancelled`) as soon as ``stop`` is set.
+
+        With many workers queued on one llama.cpp server, a cancelled sweep must not make each of
+        them send one more call before it notices.
+        """
         if self._turn is None:
-            return super().stream(self.adapt(body), on_text)
-        with self._turn:
-            return super().stream(self.adapt(body), on_text)
+            yield
+            return
+        while not self._turn.acquire(timeout=0.2):
+            if stop is not None and stop.is_set():
+                raise CallCancelled
+        try:
+            if stop is not None and stop.is_set():
+                raise CallCancelled
+            yield
+        finally:
+            self._turn.release()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -142,8 +143,8 @@ class OpenAIProvider:
             max_retries=0,
         )
 
-    def complete(self, body: dict[str, Any]) -> Completion:
-        """One attempt at a non-streamed completion.
+    def complete(self, body: dict[str, Any], stop: threading.Event | None = None) -> Completion:
+        """One attempt at a non-streamed completion (``stop`` matters only to servers that queue calls).
 
         The body goes through the SDK client's own ``post`` (its auth, base URL, headers, timeouts and
         error classes) but skips the SDK's typed request transformation and response models: the body
@@ -160,7 +161,12 @@ class OpenAIProvider:
         latency = (time.perf_counter() - start) * 1000
         return self._from_json(data, latency, rate_info(response.headers))
 
-    def stream(self, body: dict[str, Any], on_text: Callable[[str], None] | None = None) -> Completion:
+    def stream(
+        self,
+        body: dict[str, Any],
+        on_text: Callable[[str], None] | None = None,
+        stop: threading.Event | None = None,
+    ) -> Completion:
         """A streamed completion; ``on_text`` receives each piece as it arrives."""
         model = str(body.get("model"))
         start = time.perf_counter()

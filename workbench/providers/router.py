@@ -61,11 +61,16 @@ class ModelRouter:
                     provider = self._local[model] = LocalProvider(local, base_url, self.settings, turn)
         return provider
 
-    def complete(self, body: dict[str, Any]) -> Completion:
-        return self.provider(str(body.get("model"))).complete(body)
+    def complete(self, body: dict[str, Any], stop: threading.Event | None = None) -> Completion:
+        return self.provider(str(body.get("model"))).complete(body, stop)
 
-    def stream(self, body: dict[str, Any], on_text: Callable[[str], None] | None = None) -> Completion:
-        return self.provider(str(body.get("model"))).stream(body, on_text)
+    def stream(
+        self,
+        body: dict[str, Any],
+        on_text: Callable[[str], None] | None = None,
+        stop: threading.Event | None = None,
+    ) -> Completion:
+        return self.provider(str(body.get("model"))).stream(body, on_text, stop)
 
     def list_models(self) -> list[str]:
         """What OPENAI_BASE_URL offers (``/v1/models``)."""
