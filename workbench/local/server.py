@@ -28,6 +28,7 @@ from workbench.local import LocalModel
 
 log = logging.getLogger(__name__)
 
+PACKAGE_HOME = Path(__file__).resolve().parents[2]  # the folder holding the workbench package
 CONTEXT_TOKENS = 8192  # SmolLM2's trained context; a long review fits
 READY_TIMEOUT_S = 120.0
 
@@ -69,7 +70,7 @@ class LlamaServer:
             str(os.getpid()),
             "--",
             "--model",
-            str(self.gguf),
+            str(self.gguf.resolve()),
             "--model_alias",
             self.alias,
             "--host",
@@ -100,6 +101,7 @@ class LlamaServer:
                 stdin=subprocess.DEVNULL,
                 stdout=fd,
                 stderr=subprocess.STDOUT,
+                cwd=PACKAGE_HOME,  # so `-m workbench.local.serve` imports this workbench, wherever we run
                 start_new_session=True,  # a Ctrl-C in the terminal reaches us, and we stop it in order
             )
         finally:
