@@ -325,7 +325,9 @@ def local_status(ctx: Context) -> list[tuple[str, str]]:
     lines = []
     for name, model in ctx.wb.local.items():
         problem = model.problem()
-        if problem:
+        if problem and ctx.hosted and model.gguf is not None and str(model.gguf) in problem:
+            lines.append((name, "its model file is missing on this server"))  # hosted: no local paths
+        elif problem:
             lines.append((name, problem))
         elif not model.managed:
             lines.append((name, "answered by WORKBENCH_LOCAL_BASE_URL"))
