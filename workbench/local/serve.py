@@ -16,6 +16,9 @@ after three changes the workbench relies on. Each wraps a public method of ``lla
   non-streamed answer's ``usage`` counts: the prompt's tokens and the tokens generated.
 - **It ends when the process that started it ends**, even one killed with SIGKILL, so a crashed
   sweep leaves no server behind.
+
+Uvicorn's line per request is turned off: the app keeps one server for its whole life, and its
+output goes to a temporary file that is only read when the server fails to start.
 """
 
 from __future__ import annotations
@@ -96,6 +99,9 @@ def main(argv: list[str]) -> None:
     parent = int(argv[1])
     threading.Thread(target=_watch_parent, args=(parent,), daemon=True, name="watch-parent").start()
     patch_llama()
+    import uvicorn.config
+
+    uvicorn.config.LOGGING_CONFIG["loggers"]["uvicorn.access"]["level"] = "WARNING"
     sys.argv = ["llama_cpp.server", *argv[argv.index("--") + 1 :]]
     runpy.run_module("llama_cpp.server", run_name="__main__", alter_sys=True)
 

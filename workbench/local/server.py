@@ -156,6 +156,8 @@ class LocalServers:
         with self._lock:
             server = self._servers.get(model.gguf)
             if server is None or not server.running:
+                if server is not None:
+                    server.stop()  # it died: reap it and drop its output file
                 server = LlamaServer(model.gguf, model.name)
                 server.start()
                 self._servers[model.gguf] = server
