@@ -251,3 +251,29 @@ def test_the_app_explains_both_ways_to_get_a_model(
     at.switch_page("pages/sweep.py").run()
     assert not at.exception
     assert at.multiselect(key="sweep_models").value == []  # nothing to preselect
+
+
+def test_a_model_named_in_settings_is_the_default_before_the_bundled_one(tmp_path: Path, installed: Path) -> None:
+    other = tmp_path / "qwen2.5-0.5b-instruct.gguf"
+    other.write_bytes(b"GGUF")
+    models, note = Workbench.open(no_key(tmp_path, local_gguf=other)).default_models()
+    assert models == ["qwen2.5-0.5b-instruct"] and "qwen2.5-0.5b-instruct" in note
+    ollama = no_key(tmp_path, local_base_url="http://127.0.0.1:11434/v1", local_models=("llama3.2:1b",))
+    assert Workbench.open(ollama).default_models()[0] == ["llama3.2:1b"]
+
+
+def test_a_stream_cut_short_is_retried_and_a_free_model_without_usage_costs_0(tmp_path: Path) -> None:
+    """llama.cpp ends a stream early when another request arrives, and streams carry no usage."""
+    with FakeOpenAI(models=["tiny-local"], faults=["cut"], stream_usage=False) as server:
+        wb = Workbench.open(
+            no_key(tmp_path, local_base_url=server.base_url, local_models=("tiny-local",), max_attempts=3)
+        )
+        samples = parse_samples(SAMPLES_CSV.encode(), "reviews.csv")
+        plan = wb.plan([parse_prompt(PROMPT_YAML)], samples, ["tiny-local"], [0.0])
+        outcome = wb.execute(wb.start(plan), plan, stream=True, concurrency=1)
+        assert outcome.status == "completed", outcome.error
+        assert server.calls == 7  # the cut stream was sent again, not stored
+        (cell,) = wb.summary(outcome.run_id)["cells"]
+        assert cell["n"] == 6 and cell["errors"] == 0
+        assert cell["prompt_tokens"] == 0  # unknown: the server reported none...
+        assert cell["cost_usd"] == 0.0  # ...but a free model costs a known $0

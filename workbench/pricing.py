@@ -44,6 +44,11 @@ class ModelInfo:
     def local(self) -> bool:
         return self.provider == "local"
 
+    @property
+    def free(self) -> bool:
+        """No charge per token: a call costs a known $0 even when the server reports no usage."""
+        return self.input == 0 and self.cached_input == 0 and self.output == 0
+
 
 @dataclass(frozen=True)
 class Catalog:

@@ -266,7 +266,7 @@ class _Handler(BaseHTTPRequestHandler):
         tokens: list[int],
         headers: Mapping[str, str],
     ) -> None:
-        include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+        include_usage = bool((body.get("stream_options") or {}).get("include_usage")) and fake.stream_usage
         want_logprobs = bool(body.get("logprobs"))
         top = int(body.get("top_logprobs") or 0)
         base = {
@@ -345,6 +345,21 @@ class _Handler(BaseHTTPRequestHandler):
                     "model": model,
                 },
             )
+        elif fault == "cut" and isinstance(body, dict) and body.get("stream"):
+            # A stream that ends early with [DONE] and no finish reason, as llama.cpp's server ends one
+            # when another request arrives.
+            self._start(200, "text/event-stream; charset=utf-8", None, None)
+            choice = {"index": 0, "delta": {"role": "assistant", "content": "Pos"}, "finish_reason": None}
+            chunk = {
+                "id": "chatcmpl-cut",
+                "object": "chat.completion.chunk",
+                "created": int(time.time()),
+                "model": body.get("model"),
+                "choices": [choice],
+            }
+            self._chunk(b"data: " + json.dumps(chunk).encode() + b"\n\n")
+            self._chunk(b"data: [DONE]\n\n")
+            self.wfile.write(b"0\r\n\r\n")
         elif fault == "stall":
             self.close_connection = True
             stream = isinstance(body, dict) and bool(body.get("stream"))

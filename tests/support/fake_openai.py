@@ -4,8 +4,9 @@ The openai SDK's HTTP layer is not ``httpx`` (it is ``httpx2``), so transport-le
 its requests. This module runs a real HTTP/1.1 server on 127.0.0.1 (stdlib ``http.server`` only)
 that speaks the parts of the API the workbench uses: ``POST /v1/chat/completions`` (plain and
 streaming) and ``GET /v1/models``. It can also misbehave on purpose: 401/404/429/5xx, bad JSON,
-a body without ``choices``, a stall mid-response, a dropped connection, random failures at a
-seeded rate, and a token-bucket rate limit.
+a body without ``choices``, a stall mid-response, a dropped connection, a stream cut short with no
+finish reason, random failures at a seeded rate, and a token-bucket rate limit; with
+``stream_usage=False`` it sends no usage chunk in streams, like llama.cpp's server.
 
 Use it as a context manager::
 
@@ -110,6 +111,7 @@ class FakeOpenAI:
         retry_after: float = 0.05,
         stall_seconds: float = 30.0,
         chunk_delay: float = 0.0,
+        stream_usage: bool = True,
         seed: int = 0,
         log: bool = False,
     ) -> None:
@@ -119,6 +121,7 @@ class FakeOpenAI:
         self.responder: Responder = responder or default_responder
         self.cached_tokens: Callable[[Body, int], int] = cached_tokens or (lambda body, prompt_tokens: 0)
         self.fail_rate = fail_rate
+        self.stream_usage = stream_usage  # False: no usage chunk even when asked (llama.cpp)
         self.fail_status = fail_status
         if faults is None:
             faults = collections.deque()

@@ -17,7 +17,7 @@ Body = dict[str, Any]
 Responder = Callable[[Body, int], str]
 
 DEFAULT_MODELS = ("gpt-4.1-nano", "gpt-4.1-mini", "gpt-4.1", "gpt-4o-mini")
-FAULTS = frozenset({"429", "500", "503", "malformed", "truncated", "stall", "drop", "401", "404"})
+FAULTS = frozenset({"429", "500", "503", "malformed", "truncated", "cut", "stall", "drop", "401", "404"})
 _ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
 _WORDS = (
     "amber", "brisk", "cedar", "delta", "ember", "fable", "gleam", "harbor",

@@ -111,8 +111,9 @@ def configured_names(settings: Settings) -> list[str]:
 
 
 def local_models(settings: Settings, catalog: Catalog) -> dict[str, LocalModel]:
-    """Every local model name, with what answers it (see the module docstring)."""
-    names = [name for name, info in catalog.models.items() if info.local] + configured_names(settings)
+    """Every local model name, with what answers it (see the module docstring); the ones named in
+    settings come first, so they are the default without a key."""
+    names = configured_names(settings) + [name for name, info in catalog.models.items() if info.local]
     found: dict[str, LocalModel] = {}
     for name in dict.fromkeys(names):
         if settings.local_base_url and (not settings.local_models or name in settings.local_models):
@@ -127,6 +128,5 @@ def local_models(settings: Settings, catalog: Catalog) -> dict[str, LocalModel]:
 
 
 def runnable(models: Mapping[str, LocalModel]) -> list[str]:
-    """The local models that can be called here, the bundled one first."""
-    names = [name for name, model in models.items() if model.problem() is None]
-    return sorted(names, key=lambda name: name != BUNDLED_MODEL)
+    """The local models that can be called here: those named in settings first, then the bundled one."""
+    return [name for name, model in models.items() if model.problem() is None]

@@ -192,6 +192,10 @@ class OpenAIProvider:
                     finish = choice.finish_reason or finish
         except Exception as exc:
             raise classify(exc, model, self.base_url) from None
+        if finish is None:
+            # Every complete answer ends with a finish reason. A stream without one was cut short
+            # (llama.cpp's server ends a stream early when another request arrives): retry, never store.
+            raise TransientError(f"{self.base_url} ended the stream before the answer was finished", kind="malformed")
         end = time.perf_counter()
         cached = None
         if usage is not None:
