@@ -40,6 +40,7 @@ def _watch_parent(parent: int) -> None:
 
 
 def patch_llama() -> None:
+    """Wrap ``Llama.generate`` and ``Llama.create_chat_completion`` (see the module docstring)."""
     import llama_cpp
 
     generate = llama_cpp.Llama.generate
