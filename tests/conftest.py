@@ -20,6 +20,23 @@ from workbench.service import Workbench
 
 ROOT = Path(__file__).resolve().parents[1]
 TEST_KEY = "sk-test-not-real"
+# The cell fields of the sweep JSON contract, in order, written out here rather than imported: the
+# tests pin the contract, whatever the code's own list says.
+SWEEP_CELL_CONTRACT = [
+    "model",
+    "temperature",
+    "n",
+    "accuracy",
+    "macro_f1",
+    "unparsed",
+    "errors",
+    "prompt_tokens",
+    "cached_tokens",
+    "completion_tokens",
+    "cost_usd",
+    "latency_p50_ms",
+    "latency_p95_ms",
+]
 
 PROMPT_YAML = """\
 name: sentiment-test
@@ -52,6 +69,14 @@ def fake_server() -> Iterator[FakeOpenAI]:
         yield server
     finally:
         server.close()
+
+
+@pytest.fixture
+def quick_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Retries back off for 20 ms instead of the runner's base (retry-after floors stay as sent)."""
+    from workbench import runner
+
+    monkeypatch.setattr(runner, "BACKOFF_BASE_S", 0.02)
 
 
 @pytest.fixture

@@ -15,25 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import PROMPT_YAML, SAMPLES_CSV, TEST_KEY, cli_env, nano_answers, truth_cells
+from tests.conftest import PROMPT_YAML, SAMPLES_CSV, SWEEP_CELL_CONTRACT, TEST_KEY, cli_env, nano_answers, truth_cells
 from tests.support.fake_openai import FakeOpenAI
 from workbench.cli import main
 
-CELL_KEYS = {
-    "model",
-    "temperature",
-    "n",
-    "accuracy",
-    "macro_f1",
-    "unparsed",
-    "errors",
-    "prompt_tokens",
-    "cached_tokens",
-    "completion_tokens",
-    "cost_usd",
-    "latency_p50_ms",
-    "latency_p95_ms",
-}
+CELL_KEYS = set(SWEEP_CELL_CONTRACT)
 SWEEP = ["--models", "gpt-4.1-nano,gpt-4.1-mini", "--temperatures", "0,0.7", "--repeats", "2"]
 WRONG_KEY = "sk-wrong-key-abcdef123456"
 

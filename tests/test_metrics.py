@@ -12,6 +12,7 @@ import pytest
 from scipy.stats import binomtest
 from sklearn.metrics import confusion_matrix, f1_score, precision_recall_fscore_support
 
+from tests.conftest import SWEEP_CELL_CONTRACT
 from workbench.errors import InputError
 from workbench.metrics import (
     build_report,
@@ -27,21 +28,6 @@ from workbench.metrics import (
 from workbench.stats import Z95, exact_sums, mcnemar_exact, paired_bootstrap_ci, wilson_interval
 
 LABELS = ["positive", "negative", "neutral"]
-CONTRACT_KEYS = [
-    "model",
-    "temperature",
-    "n",
-    "accuracy",
-    "macro_f1",
-    "unparsed",
-    "errors",
-    "prompt_tokens",
-    "cached_tokens",
-    "completion_tokens",
-    "cost_usd",
-    "latency_p50_ms",
-    "latency_p95_ms",
-]
 EXTRA_KEYS = [
     "prompt_version_id",
     "prompt_name",
@@ -180,7 +166,7 @@ def test_hand_case_matches_sklearn(hand: pd.DataFrame) -> None:
 
 def test_contract_keys_and_order(hand: pd.DataFrame) -> None:
     for cell in cell_summaries(hand, {1: LABELS}):
-        assert list(cell) == CONTRACT_KEYS + EXTRA_KEYS
+        assert list(cell) == SWEEP_CELL_CONTRACT + EXTRA_KEYS
 
 
 def test_usage_cost_and_latency_sum_answers_only(hand: pd.DataFrame) -> None:

@@ -15,8 +15,7 @@ import pytest
 from sqlalchemy import inspect
 
 from tests.support import postgres as pg_support
-from tests.test_migrations import ALL, migrate_at_once
-from tests.test_resilience import (
+from tests.support.resilience import (
     MODELS,
     assert_cells_match_truth,
     assert_consistent,
@@ -31,6 +30,7 @@ from tests.test_resilience import (
     sweep_many,
     write_inputs,
 )
+from tests.test_migrations import ALL, migrate_at_once
 from workbench import claims
 from workbench.datasets import load_samples
 from workbench.promptfile import parse_prompt

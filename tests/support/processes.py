@@ -29,9 +29,12 @@ def pids_with(*needles: str) -> list[int]:
 def local_servers_of(parent: int, serving: str | None = None) -> list[int]:
     """PIDs of live ``workbench.local.serve`` processes started by ``parent`` (and serving that model file)."""
     found = []
-    for pid in pids_with("workbench.local.serve", "--parent", *([serving] if serving else [])):
-        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0") if alive(pid) else []
-        if b"--parent" in argv and argv[argv.index(b"--parent") + 1] == str(parent).encode():
+    for pid, argv, state in _processes():
+        if state == "Z" or b"workbench.local.serve" not in argv or b"--parent" not in argv:
+            continue
+        if serving is not None and serving.encode() not in argv:
+            continue
+        if argv[argv.index(b"--parent") + 1] == str(parent).encode():
             found.append(pid)
     return found
 
