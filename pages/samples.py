@@ -7,9 +7,9 @@ from pathlib import Path
 
 import streamlit as st
 
-from workbench.datasets import parse_samples
+from workbench.datasets import file_columns, parse_samples
 from workbench.errors import InputError
-from workbench.library import file_columns, guess_label_column
+from workbench.library import guess_label_column
 from workbench.storage import repository as repo
 from workbench.ui import chrome, figures
 from workbench.ui.widgets import capped_table, dataset_options, mine_only, plain, shown_errors, source_label

@@ -13,7 +13,7 @@ import hashlib
 import io
 import json
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -118,15 +118,50 @@ def _build(
     return SampleSet(name, label_column, tuple(header), tuple(samples))
 
 
-def _decode(data: bytes, name: str) -> str:
+def _utf8(data: bytes, name: str) -> str:
     try:
-        text = data.decode("utf-8-sig")
+        return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
         raise InputError(f"{name}: not UTF-8 text (bad byte at line {line}); save the file as UTF-8") from None
+
+
+def _decode(data: bytes, name: str) -> str:
+    text = _utf8(data, name)
     if not text.strip():
         raise InputError(f"{name}: the file is empty")
     return text
+
+
+def _json_lines(text: str, name: str) -> Iterator[tuple[int, Any]]:
+    """(line number, parsed value) of every non-blank line; a bad line is an error naming it."""
+    for number, line in enumerate(text.split("\n"), start=1):
+        if not line.strip():
+            continue
+        try:
+            yield number, json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise InputError(f"{name}: line {number}, column {exc.colno}: invalid JSON ({exc.msg})") from None
+
+
+def _is_jsonl(name: str) -> bool:
+    return name.lower().endswith((".jsonl", ".ndjson", ".json"))
+
+
+def file_columns(data: bytes, name: str) -> list[str]:
+    """The column names of a CSV (header row) or JSONL file (keys of every record, in first-seen order)."""
+    text = _utf8(data, name)
+    if _is_jsonl(name):
+        keys: dict[str, None] = {}
+        for _, record in _json_lines(text, name):
+            if isinstance(record, dict):
+                keys.update(dict.fromkeys(str(k) for k in record))
+        return list(keys)
+    try:
+        header = next(csv.reader(io.StringIO(text, newline="")), [])
+    except csv.Error as exc:
+        raise InputError(f"{name}: row 1: broken CSV header ({exc})") from None
+    return [h.strip() for h in header]
 
 
 def parse_csv(data: bytes, name: str = "samples.csv", label_column: str = "label") -> SampleSet:
@@ -171,13 +206,7 @@ def parse_jsonl(data: bytes, name: str = "samples.jsonl", label_column: str = "l
     text = _decode(data, name)
     records: list[tuple[int, dict[str, Any]]] = []
     header: dict[str, None] = {}
-    for number, line in enumerate(text.split("\n"), start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise InputError(f"{name}: line {number}, column {exc.colno}: invalid JSON ({exc.msg})") from None
+    for number, record in _json_lines(text, name):
         if not isinstance(record, dict):
             raise InputError(f"{name}: line {number}: expected a JSON object, got {type(record).__name__}")
         for key in record:
@@ -194,7 +223,7 @@ def parse_jsonl(data: bytes, name: str = "samples.jsonl", label_column: str = "l
 def parse_samples(data: bytes, name: str, label_column: str = "label") -> SampleSet:
     """Parse uploaded bytes; the format follows the file name (``.jsonl``/``.json`` or CSV)."""
     lower = name.lower()
-    if lower.endswith((".jsonl", ".ndjson", ".json")):
+    if _is_jsonl(lower):
         return parse_jsonl(data, name, label_column)
     if lower.endswith((".csv", ".tsv", ".txt")) or "." not in Path(lower).name:
         return parse_csv(data, name, label_column)

@@ -10,14 +10,11 @@ not use as a variable (``imdb_sentiment.csv`` keeps its label in ``sentiment``).
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from workbench.datasets import parse_samples
+from workbench.datasets import file_columns, parse_samples
 from workbench.errors import InputError, WorkbenchError
 from workbench.promptfile import load_prompt
 from workbench.service import Workbench
@@ -35,31 +32,6 @@ class Seeded:
     prompt_version_id: int
     dataset_id: int | None
     problem: str | None = None
-
-
-def file_columns(data: bytes, name: str) -> list[str]:
-    """The column names of a CSV (header row) or JSONL file (keys of every record, in first-seen order)."""
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise InputError(f"{name}: not UTF-8 text; save the file as UTF-8") from None
-    if name.lower().endswith((".jsonl", ".ndjson", ".json")):
-        keys: dict[str, None] = {}
-        for number, line in enumerate(text.split("\n"), start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise InputError(f"{name}: line {number}, column {exc.colno}: invalid JSON ({exc.msg})") from None
-            if isinstance(record, dict):
-                keys.update(dict.fromkeys(str(k) for k in record))
-        return list(keys)
-    try:
-        header = next(csv.reader(io.StringIO(text, newline="")), [])
-    except csv.Error as exc:
-        raise InputError(f"{name}: row 1: broken CSV header ({exc})") from None
-    return [h.strip() for h in header]
 
 
 def guess_label_column(columns: list[str], variables: list[str] | None = None) -> str | None:
