@@ -299,11 +299,7 @@ with try_tab:
                 "prompt_tokens": done.prompt_tokens,
                 "completion_tokens": done.completion_tokens,
                 "estimated_prompt_tokens": count_chat(body["messages"]),
-                "cost": format_usd(
-                    cost(info, done.prompt_tokens or 0, done.cached_tokens or 0, done.completion_tokens or 0)
-                )
-                if done.prompt_tokens is not None
-                else "unknown",
+                "cost": format_usd(cost(info, done.prompt_tokens, done.cached_tokens, done.completion_tokens)),
             }
     result = st.session_state.get("pe_try_result")
     if result:

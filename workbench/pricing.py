@@ -138,17 +138,26 @@ class Catalog:
 
 
 def cost(
-    info: ModelInfo | None, prompt_tokens: int, cached_tokens: int, completion_tokens: int, batch: bool = False
+    info: ModelInfo | None,
+    prompt_tokens: int | None,
+    cached_tokens: int | None,
+    completion_tokens: int | None,
+    batch: bool = False,
 ) -> Decimal | None:
     """USD for one call from its billed usage; ``None`` when the price is unknown.
 
     ``prompt_tokens`` includes ``cached_tokens`` (as the API reports it); cached tokens are billed
-    at the cached-input price and the rest at the input price.
+    at the cached-input price and the rest at the input price. A call whose server reported no
+    usage (``prompt_tokens`` None) has an unknown cost too, except on a free model: $0 is known.
     """
     if info is None:
         return None
-    cached = min(max(cached_tokens or 0, 0), prompt_tokens or 0)
-    fresh = (prompt_tokens or 0) - cached
+    if info.free:
+        return Decimal(0)
+    if prompt_tokens is None:
+        return None
+    cached = min(max(cached_tokens or 0, 0), prompt_tokens)
+    fresh = prompt_tokens - cached
     total = (fresh * info.input + cached * info.cached_input + (completion_tokens or 0) * info.output) / PER
     return total * info.batch_factor if batch else total
 

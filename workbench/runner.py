@@ -213,12 +213,12 @@ class Runner:
                 continue
             if completion is None:
                 continue  # stopped while waiting
-            info = self.catalog.lookup(call.model)
             price = cost(
-                info, completion.prompt_tokens or 0, completion.cached_tokens or 0, completion.completion_tokens or 0
-            )
-            if completion.prompt_tokens is None and not (info is not None and info.free):
-                price = None  # the server reported no usage: cost unknown, never 0 (unless it is free)
+                self.catalog.lookup(call.model),
+                completion.prompt_tokens,
+                completion.cached_tokens,
+                completion.completion_tokens,
+            )  # no usage reported: unknown, never 0 (unless the model is free)
             with self._lock:
                 self._new_calls += 1
                 if price is None:

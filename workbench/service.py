@@ -109,7 +109,8 @@ class Workbench:
             if model in local:
                 local[model].check()
             elif not self.settings.remote_configured:
-                hint = f" or use the local model ({', '.join(runnable(local))})" if runnable(local) else ""
+                ready = runnable(local)
+                hint = f" or use the local model ({', '.join(ready)})" if ready else ""
                 raise InputError(
                     f"{model} needs OPENAI_API_KEY, which is not set: set it (and OPENAI_BASE_URL for a server "
                     f"other than OpenAI's){hint}"

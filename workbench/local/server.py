@@ -151,11 +151,11 @@ class LocalServers:
 
     def server(self, model: LocalModel) -> LlamaServer:
         """The running server for ``model`` (a managed one), started or restarted when needed."""
-        model.check()
-        assert model.gguf is not None
         with self._lock:
-            server = self._servers.get(model.gguf)
+            server = self._servers.get(model.gguf) if model.gguf else None
             if server is None or not server.running:
+                model.check()  # only before a start: this runs on every call
+                assert model.gguf is not None
                 if server is not None:
                     server.stop()  # it died: reap it and drop its output file
                 server = LlamaServer(model.gguf, model.name)
