@@ -3,7 +3,6 @@ and import a promptfoo config as prompts and samples."""
 
 from __future__ import annotations
 
-import re
 import tempfile
 from dataclasses import replace
 from pathlib import Path
@@ -35,7 +34,6 @@ FORMAT_NAMES = {
 LANGUAGE = {"python": "python", "typescript": "typescript", "curl": "bash", "json": "json", "promptfoo": "yaml"}
 MIME = {"json": "application/json", "promptfoo": "application/yaml", "typescript": "text/plain"}
 CODE_CAP = 200_000  # characters shown on the page; the download always holds everything
-REFERENCE = re.compile(r"file://([^\s\"'<>|,;)\]}]+)")
 UPLOAD_TYPES = ["csv", "txt", "json", "jsonl", "yaml", "yml", "md"]
 MAX_UPLOAD_MB = 20  # the server's limit too (server.maxUploadSize)
 
@@ -49,23 +47,6 @@ st.caption(
 
 
 # --- import a promptfoo config ------------------------------------------------------------------------
-def references_outside(folder: Path) -> list[str]:
-    """``file://`` references in the uploaded files that point outside the upload folder.
-
-    An uploaded config must only read what was uploaded with it, never other files of the server.
-    """
-    root = folder.resolve()
-    bad = []
-    for path in sorted(folder.iterdir()):
-        text = path.read_text(encoding="utf-8", errors="replace")
-        for match in REFERENCE.finditer(text):
-            target = Path(match.group(1))
-            resolved = (target if target.is_absolute() else folder / target).resolve()
-            if not resolved.is_relative_to(root):
-                bad.append(f"{path.name}: {match.group(0)}")
-    return bad
-
-
 def upload_name(name: str) -> str:
     """An uploaded file's own name, without any folder the browser sent."""
     base = Path(name.replace("\\", "/")).name
@@ -75,10 +56,13 @@ def upload_name(name: str) -> str:
 
 
 def read_upload(config, extras, labels_text: str) -> ImportedConfig:
-    """Write the uploads into a temporary folder (so ``file://`` names resolve) and parse the config there."""
+    """Write the uploads into a temporary folder (so ``file://`` names resolve) and parse the config there.
+
+    The importer reads only inside the config's folder (:func:`workbench.promptfoo.reading.referenced_file`),
+    so an upload reads the uploaded files and nothing else of the server."""
     labels = [label.strip() for label in labels_text.split(",") if label.strip()] or None
     with tempfile.TemporaryDirectory(prefix="promptfoo-upload-") as tmp:
-        folder = Path(tmp)
+        folder = Path(tmp).resolve()
         config_path = folder / upload_name(config.name)
         config_path.write_bytes(config.getvalue())
         for extra in extras or []:
@@ -86,11 +70,6 @@ def read_upload(config, extras, labels_text: str) -> ImportedConfig:
             if name == config_path.name:
                 raise InputError(f"{name}: the extra files must not have the config's own name")
             (folder / name).write_bytes(extra.getvalue())
-        outside = references_outside(folder)
-        if outside:
-            raise InputError(
-                f"{outside[0]} points outside the uploaded files; upload that file too and refer to it by name"
-            )
         try:
             return parse_config(config_path, labels)
         except WorkbenchError as exc:  # name the uploads, not the temporary folder
@@ -98,6 +77,9 @@ def read_upload(config, extras, labels_text: str) -> ImportedConfig:
 
 
 def importer() -> None:
+    if not ctx.can("edit"):  # importing exists to store prompts and samples: viewers do not upload at all
+        chrome.read_only(ctx, "import promptfoo configs")
+        return
     st.caption(
         "Upload a promptfooconfig.yaml, plus the files it refers to with file:// (tests CSV, prompt files): "
         "they are read next to the config, by name. Prompts, OpenAI providers, tests and repeats translate; "
@@ -162,9 +144,7 @@ def importer() -> None:
     else:
         st.caption("Everything in the config was translated.")
     what = f"{len(imported.prompts)} prompt(s)" + (" and the samples" if imported.samples is not None else "")
-    if not ctx.can("edit"):
-        chrome.read_only(ctx, "store imported prompts and samples")
-    elif st.button(f"Store {what}", key="ex_pf_store", type="primary"):
+    if st.button(f"Store {what}", key="ex_pf_store", type="primary"):
         with shown_errors():
             ids = [
                 repo.save_prompt_version(

@@ -51,7 +51,7 @@ MONEY = re.compile(r"\$\d")  # a cost (widget ids contain "$$ID")
 # Every control that changes something or spends money, by widget key.
 CONTROLS = [
     "sweep_run", "pe_send", "pe_save", "pe_write", "samples_store", "samples_rename", "runs_rerun", "runs_resume",
-    "runs_delete", "cmp_save_hard", "ex_pf_store", "export_save_write", "_workbench_use_key",
+    "runs_delete", "cmp_save_hard", "ex_pf_config", "ex_pf_store", "export_save_write", "_workbench_use_key",
 ]  # fmt: skip
 
 
@@ -244,6 +244,8 @@ def test_a_viewer_reads_every_page_but_has_no_control_that_changes_or_spends(env
             assert says(at.caption, "you can look, but not run sweeps")
         if page == "samples":
             assert not at.file_uploader and says(at.caption, "not upload sample sets")
+        if page == "export":  # no upload at all: a viewer cannot make the server parse a config
+            assert not at.file_uploader and says(at.caption, "not import promptfoo configs")
         if page == "runs":
             assert "seeded run" in set(at.dataframe[0].value["name"])  # reading is allowed
             assert says(at.caption, "not re-run, resume or delete runs")

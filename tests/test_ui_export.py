@@ -197,12 +197,23 @@ def test_importing_the_f_score_promptfoo_config(env: dict[str, object]) -> None:
     ]
 
 
-def test_an_uploaded_config_cannot_read_other_files_of_the_server(env: dict[str, object]) -> None:
-    config = b"prompts: [file:///etc/hostname]\nproviders: [openai:gpt-4.1-nano]\ntests: file://../../etc/x.csv\n"
+@pytest.mark.parametrize(
+    "prompt",
+    [
+        "\\x66ile:///proc/self/environ",  # a YAML escape: the raw text never says file://
+        "\\x66ile://../../../../proc/self/cwd/.streamlit/secrets.toml",
+        "file:///etc/hostname",
+    ],
+)
+def test_an_uploaded_config_cannot_read_other_files_of_the_server(env: dict[str, object], prompt: str) -> None:
+    config = f'prompts: ["{prompt}"]\nproviders: [openai:gpt-4.1-nano]\ntests: file://../../etc/x.csv\n'.encode()
     at = open_export()
     at.file_uploader(key="ex_pf_config").set_value(("promptfooconfig.yaml", config, "application/yaml")).run()
-    assert says(at.error, "points outside the uploaded files")
+    assert says(at.error, "points outside the config's folder")
     assert "ex_pf_store" not in [b.key for b in at.button]
+    page = rendered(at)
+    assert "PATH=" not in page and SERVER_KEY not in page and "client_secret" not in page
+    assert "promptfoo-upload-" not in page  # the temporary folder is never shown
 
 
 def test_without_runs_the_page_explains_and_links_to_sweep(

@@ -108,7 +108,7 @@ def parse_config(path: str | Path, labels: Sequence[str] | None = None) -> Impor
     default_equals = equals_values(default_asserts, bool(own_labels), notes, detail=True)
     set_name = f"{description or path.parent.name or path.stem}: promptfoo tests"
     samples, label_column = gold_samples(
-        tests, default_vars, default_equals, candidates, own_labels, own_column, base, set_name, notes
+        tests, default_vars, default_equals, candidates, own_labels, own_column, base, set_name, notes, path
     )
     test_labels = [] if samples is None else list(dict.fromkeys(s.label for s in samples.samples))
     prompts = finish_prompts(raw_prompts, provider_params, description, labels, own_labels, test_labels, path, notes)

@@ -14,7 +14,7 @@ from typing import Any
 from workbench.datasets import MAX_FIELD, Sample, SampleSet
 from workbench.errors import InputError
 from workbench.export.promptfoo_yaml import ASSERTION_MARK
-from workbench.promptfoo.reading import Notes, read_yaml, resolve_files, short
+from workbench.promptfoo.reading import Notes, read_yaml, referenced_file, resolve_files, short
 
 csv.field_size_limit(MAX_FIELD)
 
@@ -126,7 +126,7 @@ def read_cases(raw: Any, base: Path, config: Path, notes: Notes) -> list[Case]:
     return tests
 
 
-def _var_text(value: Any, base: Path) -> str | None:
+def _var_text(value: Any, base: Path, config: Path) -> str | None:
     """A var as the text promptfoo would insert, or None when it cannot be one sample value."""
     if value is None:
         return ""
@@ -137,11 +137,9 @@ def _var_text(value: Any, base: Path) -> str | None:
     if isinstance(value, int | float):
         return str(value)
     if isinstance(value, str) and value.startswith("file://"):
-        path = Path(value[len("file://") :])
-        path = path if path.is_absolute() else base / path
-        if path.suffix.lower() in (".txt", ".md", ".html", ".xml", ".csv") and path.is_file():
-            return path.read_text(encoding="utf-8-sig")
-        return None
+        if Path(value).suffix.lower() not in (".txt", ".md", ".html", ".xml", ".csv"):
+            return None
+        return referenced_file(value[len("file://") :], base, config, value).read_text(encoding="utf-8-sig")
     return value if isinstance(value, str) else None
 
 
@@ -183,6 +181,7 @@ def gold_samples(
     base: Path,
     set_name: str,
     notes: Notes,
+    config: Path,
 ) -> tuple[SampleSet | None, str]:
     """The labeled samples of the tests and their label column.
 
@@ -191,7 +190,10 @@ def gold_samples(
     var when every gold came from it, else ``label`` (or a free variant of it).
     """
     merged = [
-        (test, {str(k): _var_text(v, base) for k, v in {**test.vars, **_missing(default_vars, test.vars)}.items()})
+        (
+            test,
+            {str(k): _var_text(v, base, config) for k, v in {**test.vars, **_missing(default_vars, test.vars)}.items()},
+        )
         for test in tests
     ]
     gold_var = next((c for c in candidates if any(c in values for _, values in merged)), None)

@@ -54,16 +54,52 @@ def read_yaml(path: Path, what: str) -> Any:
         raise InputError(f"{path}: broken YAML{where}: {getattr(exc, 'problem', None) or 'invalid'}") from None
 
 
-def resolve_files(ref: str, base: Path, config: Path) -> list[Path]:
-    """Paths of a ``file://`` reference, relative to the config; globs expand in sorted order."""
-    spec = ref[len("file://") :]
-    pattern = spec if Path(spec).is_absolute() else str(base / spec)
-    if any(ch in spec for ch in "*?["):
-        paths = [Path(p) for p in sorted(glob.glob(pattern, recursive=True))]
-        if not paths:
-            raise InputError(f"{config}: {ref} matches no file")
-        return paths
-    path = Path(pattern)
+def referenced_file(spec: str, base: Path, config: Path, ref: str | None = None) -> Path:
+    """The one way a promptfoo import reaches a file: ``spec`` relative to the config's folder ``base``.
+
+    Returns the resolved path (symlinks followed) of a regular file inside ``base``, which is then
+    opened as returned. Anything else is refused before the file system is asked whether it
+    exists: absolute paths, ``..`` steps, a symlink (or a glob match) leading out of the folder,
+    NUL bytes. However the reference is spelled (YAML escapes only change its spelling), an import
+    reads nothing outside its own folder; for an upload that folder holds only the uploaded files.
+    """
+    shown = ref or f"file://{spec}"
+    root = base.resolve()
+    _refuse_escapes(spec, config, shown)
+    try:
+        path = (root / spec).resolve()
+    except (OSError, RuntimeError, ValueError):  # a symlink loop, an unreadable step
+        raise _outside(config, shown) from None
+    if not path.is_relative_to(root):
+        raise _outside(config, shown)
     if not path.is_file():
-        raise InputError(f"{config}: {ref} not found (looked for {path})")
-    return [path]
+        raise InputError(f"{config}: {shown} not found (looked for {path})")
+    return path
+
+
+def _refuse_escapes(spec: str, config: Path, ref: str) -> None:
+    """Refuse, by its spelling alone, a reference that names something outside the folder."""
+    relative = Path(spec.replace("\\", "/"))
+    if "\x00" in spec or relative.is_absolute() or ".." in relative.parts or spec.startswith("~"):
+        raise _outside(config, ref)
+
+
+def _outside(config: Path, ref: str) -> InputError:
+    return InputError(
+        f"{config}: {short(ref, 120)} points outside the config's folder; only files next to the config "
+        "(or below it) are read: copy the file there and refer to it by name"
+    )
+
+
+def resolve_files(ref: str, base: Path, config: Path) -> list[Path]:
+    """Paths of a ``file://`` reference, relative to the config and inside its folder; globs expand sorted."""
+    spec = ref[len("file://") :]
+    if not any(ch in spec for ch in "*?["):
+        return [referenced_file(spec, base, config, ref)]
+    _refuse_escapes(spec, config, ref)
+    root = base.resolve()
+    matches = sorted(glob.glob(spec, root_dir=root, recursive=True))
+    paths = [referenced_file(match, base, config, ref) for match in matches if (root / match).is_file()]
+    if not paths:
+        raise InputError(f"{config}: {ref} matches no file")
+    return paths
