@@ -213,7 +213,7 @@ with check:
                 est_models = st.multiselect(
                     "Models",
                     services.model_choices(ctx),
-                    default=list(services.DEFAULT_MODELS),
+                    default=ctx.wb.catalog.default_pair(),
                     key="pe_est_models",
                     label_visibility="collapsed",
                 )
@@ -299,7 +299,15 @@ with try_tab:
                 "prompt_tokens": done.prompt_tokens,
                 "completion_tokens": done.completion_tokens,
                 "estimated_prompt_tokens": count_chat(body["messages"]),
-                "cost": format_usd(cost(info, done.prompt_tokens, done.cached_tokens, done.completion_tokens)),
+                "cost": format_usd(
+                    cost(
+                        info,
+                        done.prompt_tokens,
+                        done.cached_tokens,
+                        done.completion_tokens,
+                        cache_write_tokens=done.cache_write_tokens,
+                    )
+                ),
             }
     result = st.session_state.get("pe_try_result")
     if result:

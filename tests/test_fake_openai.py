@@ -17,6 +17,7 @@ import openai
 import pytest
 
 from tests.support.fake_openai import (
+    DEFAULT_MODELS,
     FakeOpenAI,
     default_responder,
     label_responder,
@@ -181,6 +182,7 @@ def test_unknown_model_is_404_model_not_found_and_snapshots_are_known(server):
     assert "`gpt-9-turbo` does not exist" in caught.value.message
 
     assert ask(client, model="gpt-4.1-nano-2025-04-14").model == "gpt-4.1-nano-2025-04-14"
+    server.models.remove("gpt-5-nano")
     with pytest.raises(openai.NotFoundError):
         ask(client, model="gpt-5-nano-2025-08-07")
     server.models.append("gpt-5-nano")
@@ -198,6 +200,73 @@ def test_invalid_requests_are_400(server):
     with pytest.raises(openai.BadRequestError):
         ask(client, messages=[{"role": "narrator", "content": "hi"}])
     assert server.completed == 0
+
+
+def _refusal(client, **body):
+    with pytest.raises(openai.BadRequestError) as caught:
+        ask(client, **body)
+    return caught.value.body
+
+
+def test_reasoning_models_refuse_what_openai_refuses_with_its_own_400_bodies(server):
+    client = client_for(server)
+    assert _refusal(client, model="gpt-6-luna", temperature=0) == {
+        "message": "Unsupported value: 'temperature' does not support 0 with this model. "
+        "Only the default (1) value is supported.",
+        "type": "invalid_request_error",
+        "param": "temperature",
+        "code": "unsupported_value",
+    }
+    assert _refusal(client, model="gpt-6-sol", reasoning_effort="low", temperature=0.7)["param"] == "temperature"
+    assert _refusal(client, model="gpt-5-mini", max_tokens=5) == {
+        "message": "Unsupported parameter: 'max_tokens' is not supported with this model. "
+        "Use 'max_completion_tokens' instead.",
+        "type": "invalid_request_error",
+        "param": "max_tokens",
+        "code": "unsupported_parameter",
+    }
+    assert _refusal(client, model="gpt-5-mini", reasoning_effort="none") == {
+        "message": "Unsupported value: 'reasoning_effort' does not support \"none\" with this model. "
+        "Supported values are: 'minimal', 'low', 'medium', and 'high'.",
+        "type": "invalid_request_error",
+        "param": "reasoning_effort",
+        "code": "unsupported_value",
+    }
+    assert _refusal(client, model="gpt-5-nano", logprobs=True)["code"] == "unsupported_parameter"
+    assert _refusal(client, model="gpt-6-luna", reasoning_effort="medium", logprobs=True)["param"] == "logprobs"
+    assert _refusal(client, model="gpt-6-astra", reasoning_effort="none")["param"] == "reasoning_effort"
+    assert _refusal(client, model="gpt-4.1-mini", reasoning_effort="low")["param"] == "reasoning_effort"
+    assert server.completed == 0
+    # what they accept: GPT-6 samples at effort none; GPT-5 takes temperature 1 (its only value)
+    assert ask(client, model="gpt-6-luna", reasoning_effort="none", temperature=0.7, logprobs=True).choices
+    assert ask(client, model="gpt-5-mini", temperature=1, max_completion_tokens=500).choices
+    assert ask(client, model="gpt-4.1-mini", temperature=0, max_tokens=5).choices
+
+
+def test_reasoning_tokens_are_reported_billed_as_output_and_count_against_the_cap(server):
+    client = client_for(server)
+    none = ask(client, model="gpt-6-luna", reasoning_effort="none")
+    assert none.usage.completion_tokens_details.reasoning_tokens == 0
+    assert none.usage.completion_tokens == count_text(none.choices[0].message.content)
+    low = ask(client, model="gpt-6-luna", reasoning_effort="low")
+    thought = low.usage.completion_tokens_details.reasoning_tokens
+    assert 16 <= thought <= 24
+    assert low.usage.completion_tokens == count_text(low.choices[0].message.content) + thought
+    plain = ask(client, model="gpt-4.1-mini")
+    assert plain.usage.completion_tokens_details.reasoning_tokens == 0
+    # a cap below the reasoning: nothing is answered, the finish reason is length
+    cut = ask(client, model="gpt-5-mini", reasoning_effort="medium", max_completion_tokens=10)
+    assert cut.choices[0].message.content == "" and cut.choices[0].finish_reason == "length"
+    assert cut.usage.completion_tokens == cut.usage.completion_tokens_details.reasoning_tokens == 10
+
+
+def test_models_list_carries_shutdown_dates_and_cache_writes_are_reported():
+    with FakeOpenAI(shutdown_dates={"gpt-4.1-mini": "2027-01-14"}, cache_write_tokens=lambda body: 7) as fake:
+        client = client_for(fake)
+        listed = {m.id: getattr(m, "shutdown_date", None) for m in client.models.list().data}
+        assert listed["gpt-4.1-mini"] == "2027-01-14" and listed["gpt-6-luna"] is None
+        answer = ask(client, model="gpt-6-luna")
+        assert answer.usage.prompt_tokens_details.model_dump()["cache_write_tokens"] == 7
 
 
 def test_raw_http_keep_alive_bad_json_and_unknown_path(server):
@@ -223,7 +292,8 @@ def test_raw_http_keep_alive_bad_json_and_unknown_path(server):
 
 def test_models_endpoint_lists_configured_models(server):
     client = client_for(server)
-    assert [m.id for m in client.models.list().data] == ["gpt-4.1-nano", "gpt-4.1-mini", "gpt-4.1", "gpt-4o-mini"]
+    assert [m.id for m in client.models.list().data] == list(DEFAULT_MODELS)
+    assert DEFAULT_MODELS[:4] == ("gpt-4.1-nano", "gpt-4.1-mini", "gpt-4.1", "gpt-4o-mini")
     assert client.models.retrieve("gpt-4.1-mini").id == "gpt-4.1-mini"
     with pytest.raises(openai.NotFoundError):
         client.models.retrieve("davinci")

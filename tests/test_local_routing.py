@@ -123,7 +123,7 @@ def test_missing_pieces_are_named(no_bundle: None) -> None:
 
 def test_defaults_follow_the_key(tmp_path: Path, installed: Path) -> None:
     assert Workbench.open(no_key(tmp_path, api_key=Secret("sk-x"))).default_models() == (
-        ["gpt-4.1-nano", "gpt-4.1-mini"],
+        ["gpt-6-luna", "gpt-6-sol"],
         None,
     )
     models, note = Workbench.open(no_key(tmp_path)).default_models()

@@ -51,6 +51,21 @@ def test_complete_returns_billed_usage(provider, fake_server):
     assert fake_server.requests[0]["headers"]["authorization"] == f"Bearer {TEST_KEY}"
 
 
+def test_reasoning_and_cache_write_tokens_are_read_from_usage(provider, fake_server):
+    fake_server.cache_write_tokens = lambda body: 4
+    body = {"model": "gpt-6-luna", "messages": MESSAGES, "reasoning_effort": "low"}
+    completion = provider.complete(body)
+    [(_, usage, answer)] = fake_server.billed()
+    assert completion.reasoning_tokens == usage["completion_tokens_details"]["reasoning_tokens"] >= 16
+    assert completion.completion_tokens == count_text(answer) + completion.reasoning_tokens
+    assert completion.cache_write_tokens == 4
+    streamed = provider.stream(body)
+    assert streamed.reasoning_tokens == completion.reasoning_tokens and streamed.cache_write_tokens == 4
+    fake_server.cache_write_tokens = None  # not reported: unknown, not 0
+    assert provider.complete(BODY).cache_write_tokens is None
+    assert provider.complete(BODY).reasoning_tokens == 0
+
+
 def test_stream_returns_text_usage_and_time_to_first_token(provider, fake_server):
     pieces = []
     completion = provider.stream(BODY, on_text=pieces.append)

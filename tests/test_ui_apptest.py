@@ -220,6 +220,7 @@ def _choose_seeded_sweep(at: AppTest, db_url: str) -> None:
     version_id, dataset_id = _ids(db_url)
     at.multiselect(key="sweep_prompts").set_value([version_id]).run()
     by_label(at.selectbox, "Sample set").set_value(dataset_id).run()
+    at.multiselect(key="sweep_models").set_value(["gpt-4.1-nano", "gpt-4.1-mini"]).run()  # the seeded run's
     at.text_input(key="sweep_temperatures").input("0").run()
 
 

@@ -218,6 +218,7 @@ class Runner:
                 completion.prompt_tokens,
                 completion.cached_tokens,
                 completion.completion_tokens,
+                cache_write_tokens=completion.cache_write_tokens,
             )  # no usage reported: unknown, never 0 (unless the model is free)
             with self._lock:
                 self._new_calls += 1
@@ -375,6 +376,9 @@ class Runner:
                 "prompt_tokens": completion.prompt_tokens,
                 "cached_tokens": completion.cached_tokens,
                 "completion_tokens": completion.completion_tokens,
+                "reasoning_tokens": completion.reasoning_tokens,
+                "cache_write_tokens": completion.cache_write_tokens,
+                "reasoning_effort": call.body.get("reasoning_effort"),
                 "cost_usd": float(price) if price is not None else None,
                 "price_version": self.catalog.version,
                 "latency_ms": completion.latency_ms,

@@ -53,9 +53,6 @@ SWEEP_CELL_KEYS = (
 )
 
 
-DEFAULT_MODELS = ("gpt-4.1-nano", "gpt-4.1-mini")
-
-
 @dataclass
 class Workbench:
     settings: Settings
@@ -88,12 +85,16 @@ class Workbench:
     def default_models(self) -> tuple[list[str], str | None]:
         """The models to use when none are named, and a note when that is the local model.
 
-        With a remote server set up (a key, or a base URL other than OpenAI's): gpt-4.1-nano and
-        gpt-4.1-mini. Without one, the local model when it is installed. With neither, an error that
-        says both ways to get a model.
+        With a remote server set up (a key, or a base URL other than OpenAI's): the catalog's default
+        pair (its cheap model and the next one up among models not retiring within 60 days; today
+        gpt-6-luna and gpt-6-sol). Without one, the local model when it is installed. With neither,
+        an error that says both ways to get a model.
         """
         if self.settings.remote_configured:
-            return list(DEFAULT_MODELS), None
+            pair = self.catalog.default_pair()
+            if not pair:
+                raise InputError("the price catalog names no default models that are not retiring; give --models")
+            return pair, None
         local = runnable(self.local)
         if not local:
             raise InputError(NO_MODEL_HELP)

@@ -25,6 +25,7 @@ from tests.support.fake_replies import (
     _logprob_entries,
     _split,
     _validate_chat,
+    check_model_params,
     mask_key,
 )
 
@@ -207,7 +208,11 @@ class _Handler(BaseHTTPRequestHandler):
         if refused is not None:
             self._send(401, refused)
             return
-        entries = [{"id": m, "object": "model", "created": 1700000000, "owned_by": "system"} for m in fake.models]
+        entries = [
+            {"id": m, "object": "model", "created": 1700000000, "owned_by": "system"}
+            | ({"shutdown_date": fake.shutdown_dates[m]} if m in fake.shutdown_dates else {})
+            for m in fake.models
+        ]
         if model_id is None:
             self._send(200, {"object": "list", "data": entries})
         elif fake.knows_model(model_id):
@@ -239,6 +244,12 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if not fake.knows_model(body["model"]):
             self._send(404, fake._model_not_found(body["model"]))
+            return
+        try:
+            check_model_params(body)
+        except _BadRequest as exc:
+            record["refused"] = str(exc)
+            self._send(400, _error(str(exc), "invalid_request_error", exc.code, exc.param))
             return
         if fake.fail_rate and fake._roll() < fake.fail_rate:
             record["fault"] = f"fail_rate:{fake.fail_status}"

@@ -22,12 +22,17 @@ or standalone for manual and browser testing (from the repository root)::
 Decisions worth knowing:
 
 * Order of checks for a chat request: scripted fault (one consumed per request, before anything
-  else) -> API key -> rate limit -> body validation (400) -> model (404) -> random failure
+  else) -> API key -> rate limit -> body validation (400) -> model (404) -> what the model accepts
+  (400 with OpenAI's own bodies: reasoning models refuse ``max_tokens``, efforts they do not take,
+  and temperature other than 1 / top_p / logprobs unless GPT-6 at effort ``none``; other models
+  refuse ``reasoning_effort`` and ``verbosity``) -> random failure
   (``fail_rate``) -> ``latency`` -> answer. Faults, ``fail_rate`` and the rate limit apply only to
   chat completion requests; ``/v1/models`` checks the key only.
 * Usage is the truth a test compares against: ``prompt_tokens = count_chat(messages)`` (the cookbook
-  rule in :mod:`workbench.tokens`), ``completion_tokens = count_text(answer)`` after any
-  ``max_tokens`` / ``max_completion_tokens`` truncation, ``cached_tokens = cached_tokens(body,
+  rule in :mod:`workbench.tokens`), ``completion_tokens = count_text(answer) + reasoning_tokens``
+  after any ``max_tokens`` / ``max_completion_tokens`` truncation (reasoning models "think"
+  ``REASONING_BASE[effort]`` plus up to half again tokens first, counted against the cap: a cap
+  below that gives empty content with finish ``length``), ``cached_tokens = cached_tokens(body,
   prompt_tokens)``. A stream is billed as soon as it starts, even if the client leaves early.
 * The *default responder* answers ``"Fake answer <8 hex>: <eight words>."`` where everything is
   derived from sha256 of the JSON of ``messages`` and the temperature (missing means the API default
@@ -70,6 +75,8 @@ from tests.support.fake_replies import (
     label_responder,
     last_user_text,
     mask_key,
+    reasoning_rules,
+    reasoning_tokens,
     scripted_responder,
 )
 from workbench.tokens import count_chat, count_text, encoding
@@ -83,6 +90,7 @@ __all__ = [
     "last_user_text",
     "main",
     "mask_key",
+    "reasoning_rules",
     "scripted_responder",
     "start_fake",
 ]
@@ -104,6 +112,8 @@ class FakeOpenAI:
         latency: float | Callable[[Body], float] = 0.0,
         responder: Responder | None = None,
         cached_tokens: Callable[[Body, int], int] | None = None,
+        cache_write_tokens: Callable[[Body], int] | None = None,
+        shutdown_dates: dict[str, str] | None = None,
         fail_rate: float = 0.0,
         fail_status: int = 500,
         faults: Any = None,
@@ -120,6 +130,10 @@ class FakeOpenAI:
         self.latency = latency
         self.responder: Responder = responder or default_responder
         self.cached_tokens: Callable[[Body, int], int] = cached_tokens or (lambda body, prompt_tokens: 0)
+        self.cache_write_tokens = cache_write_tokens
+        """Tokens written to the prompt cache per request (reported as prompt_tokens_details.cache_write_tokens)."""
+        self.shutdown_dates: dict[str, str] = dict(shutdown_dates or {})
+        """``shutdown_date`` of listed models in ``GET /v1/models`` (as OpenAI lists announced shutdowns)."""
         self.fail_rate = fail_rate
         self.stream_usage = stream_usage  # False: no usage chunk even when asked (llama.cpp)
         self.fail_status = fail_status
@@ -360,20 +374,26 @@ class FakeOpenAI:
         tokens = enc.encode(answer, disallowed_special=())
         limit = body.get("max_completion_tokens") or body.get("max_tokens")
         finish = "stop"
-        if limit is not None and len(tokens) > limit:
-            tokens = tokens[:limit]
+        thinking = reasoning_tokens(body)  # spent before the answer, counted against the same cap
+        if limit is not None and thinking >= limit:
+            thinking, tokens, answer, finish = limit, [], "", "length"
+        elif limit is not None and thinking + len(tokens) > limit:
+            tokens = tokens[: limit - thinking]
             answer = enc.decode(tokens)
             finish = "length"
         prompt_tokens = count_chat(body["messages"])
-        completion_tokens = count_text(answer)
+        completion_tokens = count_text(answer) + thinking
         cached = max(0, min(prompt_tokens, int(self.cached_tokens(body, prompt_tokens))))
+        details: Body = {"cached_tokens": cached, "audio_tokens": 0}
+        if self.cache_write_tokens is not None:
+            details["cache_write_tokens"] = max(0, min(prompt_tokens - cached, int(self.cache_write_tokens(body))))
         usage = {
             "prompt_tokens": prompt_tokens,
             "completion_tokens": completion_tokens,
             "total_tokens": prompt_tokens + completion_tokens,
-            "prompt_tokens_details": {"cached_tokens": cached, "audio_tokens": 0},
+            "prompt_tokens_details": details,
             "completion_tokens_details": {
-                "reasoning_tokens": 0,
+                "reasoning_tokens": thinking,
                 "audio_tokens": 0,
                 "accepted_prediction_tokens": 0,
                 "rejected_prediction_tokens": 0,

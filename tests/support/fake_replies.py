@@ -9,6 +9,7 @@ import hashlib
 import json
 import math
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from workbench.tokens import encoding
@@ -16,7 +17,17 @@ from workbench.tokens import encoding
 Body = dict[str, Any]
 Responder = Callable[[Body, int], str]
 
-DEFAULT_MODELS = ("gpt-4.1-nano", "gpt-4.1-mini", "gpt-4.1", "gpt-4o-mini")
+DEFAULT_MODELS = (
+    "gpt-4.1-nano",
+    "gpt-4.1-mini",
+    "gpt-4.1",
+    "gpt-4o-mini",
+    "gpt-6-luna",
+    "gpt-6-sol",
+    "gpt-6-astra",
+    "gpt-5-mini",
+    "gpt-5-nano",
+)
 FAULTS = frozenset({"429", "500", "503", "malformed", "truncated", "cut", "stall", "drop", "401", "404"})
 _ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
 _WORDS = (
@@ -26,6 +37,98 @@ _WORDS = (
     "yarrow", "zephyr", "acorn", "bloom", "comet", "dune", "echo", "frost",
 )  # fmt: skip
 _UNSET = object()
+
+
+# --------------------------------------------------------------------------- reasoning models
+
+
+@dataclass(frozen=True)
+class ReasoningRules:
+    """What OpenAI's reasoning models accept on /v1/chat/completions (as documented, 2026-12)."""
+
+    efforts: tuple[str, ...]
+    default: str
+    sampling_at_none: bool  # GPT-6: temperature, top_p and logprobs only with reasoning_effort "none"
+
+
+_GPT6 = ReasoningRules(("none", "low", "medium", "high", "xhigh", "max"), "medium", True)
+_ASTRA = ReasoningRules(("low", "medium", "high", "xhigh"), "medium", False)
+_GPT5 = ReasoningRules(("minimal", "low", "medium", "high"), "medium", False)
+_O_SERIES = ReasoningRules(("low", "medium", "high"), "medium", False)
+# Reasoning tokens the fake spends per effort (plus up to half again, from the request's hash).
+REASONING_BASE = {"none": 0, "minimal": 4, "low": 16, "medium": 64, "high": 256, "xhigh": 512, "max": 1024}
+
+
+def reasoning_rules(model: str) -> ReasoningRules | None:
+    """The rules of a reasoning model (dated snapshots share their family's); None for other models."""
+    if model.startswith("gpt-6-astra"):
+        return _ASTRA
+    if model.startswith("gpt-6-"):
+        return _GPT6
+    if model == "gpt-5" or model.startswith(("gpt-5-", "gpt-5.")):
+        return _GPT5
+    if model.startswith(("o1", "o3", "o4")):
+        return _O_SERIES
+    return None
+
+
+def reasoning_tokens(body: Mapping[str, Any]) -> int:
+    """How many tokens the fake 'thinks' for this request: 0 for non-reasoning models and effort none."""
+    rules = reasoning_rules(str(body.get("model", "")))
+    if rules is None:
+        return 0
+    base = REASONING_BASE[str(body.get("reasoning_effort") or rules.default)]
+    seed = hashlib.sha256(json.dumps(body.get("messages"), sort_keys=True).encode()).digest()
+    return base + (int.from_bytes(seed[:2], "big") % (base // 2 + 1) if base else 0)
+
+
+def _quoted_list(values: Iterable[str]) -> str:
+    quoted = [f"'{v}'" for v in values]
+    return ", ".join(quoted[:-1]) + f", and {quoted[-1]}" if len(quoted) > 1 else "".join(quoted)
+
+
+def check_model_params(body: Mapping[str, Any]) -> None:
+    """OpenAI's 400s for parameters a model refuses (messages, params and codes as the API sends them)."""
+    model = str(body["model"])
+    rules = reasoning_rules(model)
+    if rules is None:
+        for name in ("reasoning_effort", "verbosity"):
+            if body.get(name) is not None:
+                raise _BadRequest(
+                    f"Unsupported parameter: '{name}' is not supported with this model.", name, "unsupported_parameter"
+                )
+        return
+    if body.get("max_tokens") is not None:
+        raise _BadRequest(
+            "Unsupported parameter: 'max_tokens' is not supported with this model. "
+            "Use 'max_completion_tokens' instead.",
+            "max_tokens",
+            "unsupported_parameter",
+        )
+    effort = body.get("reasoning_effort")
+    if effort is not None and effort not in rules.efforts:
+        raise _BadRequest(
+            f"Unsupported value: 'reasoning_effort' does not support {json.dumps(effort)} with this model. "
+            f"Supported values are: {_quoted_list(rules.efforts)}.",
+            "reasoning_effort",
+            "unsupported_value",
+        )
+    sampling = rules.sampling_at_none and (effort or rules.default) == "none"
+    if sampling:
+        return
+    temperature = body.get("temperature")
+    if temperature is not None and temperature != 1:
+        raise _BadRequest(
+            f"Unsupported value: 'temperature' does not support {json.dumps(temperature)} with this model. "
+            "Only the default (1) value is supported.",
+            "temperature",
+            "unsupported_value",
+        )
+    for name in ("top_p", "logprobs", "top_logprobs"):
+        if body.get(name) not in (None, False):
+            raise _BadRequest(
+                f"Unsupported parameter: '{name}' is not supported with this model.", name, "unsupported_parameter"
+            )
 
 
 # --------------------------------------------------------------------------- responders

@@ -26,6 +26,8 @@ class Completion:
     response_model: str | None = None
     logprobs_json: str | None = None
     rate: RateInfo | None = None
+    reasoning_tokens: int | None = None  # part of completion_tokens (usage.completion_tokens_details)
+    cache_write_tokens: int | None = None  # part of prompt_tokens, when the server reports them
 
 
 class CallCancelled(Exception):

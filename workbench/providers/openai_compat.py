@@ -197,10 +197,10 @@ class OpenAIProvider:
             # (llama.cpp's server ends a stream early when another request arrives): retry, never store.
             raise TransientError(f"{self.base_url} ended the stream before the answer was finished", kind="malformed")
         end = time.perf_counter()
-        cached = None
+        cached = reasoning = written = None
         if usage is not None:
-            details = getattr(usage, "prompt_tokens_details", None)
-            cached = int(getattr(details, "cached_tokens", 0) or 0) if details else 0
+            as_dict = usage.model_dump() if hasattr(usage, "model_dump") else {}
+            cached, reasoning, written = usage_details(as_dict)
         return Completion(
             text="".join(pieces),
             finish_reason=finish,
@@ -210,6 +210,8 @@ class OpenAIProvider:
             latency_ms=(end - start) * 1000,
             ttft_ms=(first - start) * 1000 if first else None,
             response_model=response_model,
+            reasoning_tokens=reasoning,
+            cache_write_tokens=written,
         )
 
     def list_models(self) -> list[str]:
@@ -229,25 +231,46 @@ class OpenAIProvider:
         message = choice.get("message") or {}
         text = message.get("content") if isinstance(message, dict) else None
         usage = data.get("usage") if isinstance(data.get("usage"), dict) else None
-        details = (usage or {}).get("prompt_tokens_details")
-        details = details if isinstance(details, dict) else {}
+        cached, reasoning, written = usage_details(usage)
         logprobs = choice.get("logprobs")
-
-        def count(value: Any) -> int | None:
-            return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
-
         return Completion(
             text=text if isinstance(text, str) else "",
             finish_reason=choice.get("finish_reason"),
-            prompt_tokens=count(usage.get("prompt_tokens")) if usage else None,
-            cached_tokens=(count(details.get("cached_tokens")) or 0) if usage else None,
-            completion_tokens=count(usage.get("completion_tokens")) if usage else None,
+            prompt_tokens=_count(usage.get("prompt_tokens")) if usage else None,
+            cached_tokens=cached,
+            completion_tokens=_count(usage.get("completion_tokens")) if usage else None,
+            reasoning_tokens=reasoning,
+            cache_write_tokens=written,
             latency_ms=latency_ms,
             ttft_ms=None,
             response_model=data.get("model"),
             logprobs_json=json.dumps(logprobs) if logprobs else None,
             rate=rate,
         )
+
+
+def _count(value: Any) -> int | None:
+    return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def usage_details(usage: Any) -> tuple[int | None, int | None, int | None]:
+    """(cached, reasoning, cache-write) tokens of a usage object; None for each when there is no usage.
+
+    Reasoning tokens are ``completion_tokens_details.reasoning_tokens`` (billed as output, already
+    counted in ``completion_tokens``); tokens written to the prompt cache are read from
+    ``prompt_tokens_details.cache_write_tokens`` (or ``cache_creation_tokens``) where a server
+    reports them, and are None (not reported) otherwise.
+    """
+    if not isinstance(usage, dict):
+        return None, None, None
+    prompt = usage.get("prompt_tokens_details")
+    prompt = prompt if isinstance(prompt, dict) else {}
+    completion = usage.get("completion_tokens_details")
+    completion = completion if isinstance(completion, dict) else {}
+    written = _count(prompt.get("cache_write_tokens"))
+    if written is None:
+        written = _count(prompt.get("cache_creation_tokens"))
+    return _count(prompt.get("cached_tokens")) or 0, _count(completion.get("reasoning_tokens")) or 0, written
 
 
 def make_provider(settings: Settings) -> OpenAIProvider:

@@ -44,11 +44,20 @@ def m004_team_settings(conn: Connection) -> None:
     models.TeamSetting.__table__.create(conn, checkfirst=True)
 
 
+def m005_reasoning(conn: Connection) -> None:
+    """Reasoning effort on run items and responses; reasoning and cache-write tokens on responses."""
+    _add_column(conn, "run_items", "reasoning_effort", "VARCHAR")
+    _add_column(conn, "responses", "reasoning_tokens", "INTEGER")
+    _add_column(conn, "responses", "cache_write_tokens", "INTEGER")
+    _add_column(conn, "responses", "reasoning_effort", "VARCHAR")
+
+
 MIGRATIONS: list[tuple[str, Callable[[Connection], None]]] = [
     ("001_initial", m001_initial),
     ("002_run_cancel_requested", m002_run_cancel_requested),
     ("003_call_claims", m003_call_claims),
     ("004_team_settings", m004_team_settings),
+    ("005_reasoning", m005_reasoning),
 ]
 
 

@@ -86,7 +86,7 @@ class Run(SQLModel, table=True):
 
 class RunItem(SQLModel, table=True):
     __tablename__ = "run_items"
-    __table_args__ = (Index("ix_run_items_run_cell", "run_id", "model", "temperature"),)
+    __table_args__ = (Index("ix_run_items_run_cell", "run_id", "model", "temperature"),)  # + reasoning_effort
 
     id: int | None = Field(default=None, primary_key=True)
     run_id: int = Field(foreign_key="runs.id", index=True)
@@ -94,6 +94,7 @@ class RunItem(SQLModel, table=True):
     sample_idx: int
     model: str
     temperature: float | None = None
+    reasoning_effort: str | None = None  # None: no effort sent (not a reasoning model, or its default)
     repeat: int = 0
     request_key: str = Field(index=True)
     response_id: int | None = Field(default=None, foreign_key="responses.id")
@@ -117,6 +118,9 @@ class Response(SQLModel, table=True):
     prompt_tokens: int | None = None
     cached_tokens: int | None = None
     completion_tokens: int | None = None
+    reasoning_tokens: int | None = None  # part of completion_tokens, billed as output
+    cache_write_tokens: int | None = None  # part of prompt_tokens, where the server reports them
+    reasoning_effort: str | None = None  # as sent in the request body
     cost_usd: float | None = None
     price_version: str | None = None
     latency_ms: float | None = None

@@ -41,7 +41,7 @@ from workbench.jobs import JobManager
 from workbench.library import seed_examples
 from workbench.local import runnable
 from workbench.pricing import Catalog
-from workbench.service import DEFAULT_MODELS, Workbench
+from workbench.service import Workbench
 
 log = logging.getLogger("workbench.ui")
 
@@ -307,16 +307,18 @@ def server_models(ctx: Context) -> tuple[list[str], str | None]:
 
 
 def default_models(ctx: Context) -> list[str]:
-    """What a sweep starts with: nano and mini with a server set up, else the local model (or nothing)."""
+    """What a sweep starts with: the catalog's default pair with a server set up, else the local model (or nothing)."""
     if ctx.session_wb.settings.remote_configured:
-        return list(DEFAULT_MODELS)
+        return ctx.wb.catalog.default_pair()
     return runnable(ctx.wb.local)[:1]
 
 
 def model_choices(ctx: Context) -> list[str]:
     """The defaults first, then what the server offers, then the rest of the price catalog."""
     offered, _ = server_models(ctx)
-    return list(dict.fromkeys([*default_models(ctx), *DEFAULT_MODELS, *offered, *sorted(ctx.wb.catalog.models)]))
+    return list(
+        dict.fromkeys([*default_models(ctx), *ctx.wb.catalog.default_pair(), *offered, *sorted(ctx.wb.catalog.models)])
+    )
 
 
 def local_status(ctx: Context) -> list[tuple[str, str]]:
