@@ -86,6 +86,26 @@ class Settings:
     def with_key(self, key: str | None) -> Settings:
         return replace(self, api_key=Secret(key))
 
+    def to_env(self) -> dict[str, str]:
+        """The environment variables that :meth:`from_env` reads back as these settings (for a worker
+        process: :mod:`workbench.worker`). Holds the key: give it only to a child's environment."""
+        env = {
+            "OPENAI_BASE_URL": self.base_url,
+            "WORKBENCH_DATABASE_URL": self.database_url,
+            "WORKBENCH_PROMPTS_DIR": str(self.prompts_dir),
+            "WORKBENCH_TIMEOUT": repr(self.timeout),
+            "WORKBENCH_MAX_ATTEMPTS": str(self.max_attempts),
+            "WORKBENCH_LOCAL_MODELS": ",".join(self.local_models),
+        }
+        optional = {
+            "OPENAI_API_KEY": self.api_key.get(),
+            "WORKBENCH_CATALOG": self.catalog_path,
+            "WORKBENCH_LOCAL_GGUF": str(self.local_gguf) if self.local_gguf else None,
+            "WORKBENCH_LOCAL_BASE_URL": self.local_base_url,
+        }
+        env.update({name: value for name, value in optional.items() if value})
+        return env
+
 
 def _number(env: Mapping[str, str], name: str, default: float, kind: type) -> float:
     """A positive number from the environment; a typo is a one-line error, not a traceback."""

@@ -30,13 +30,13 @@ from workbench.access import AccessPolicy, User
 from workbench.errors import WorkbenchError
 from workbench.local import INSTALL_COMMAND, INSTALL_TIME, runnable
 from workbench.storage import redact_url
-from workbench.storage import repository as repo
-from workbench.ui import progress, services
+from workbench.ui import activity, progress, services
 from workbench.ui.services import Context
 from workbench.ui.widgets import plain
 
 PRODUCT = "Prompt workbench"
 KEY_FIELD = "_workbench_key_field"
+WATCHING = "_workbench_watching"  # the sidebar polls: a sweep was running at its last look
 FRAMED = "_workbench_framed"  # set by frame(), consumed by page(): "app.py ran in this rerun"
 ADMIN_PAGES = frozenset({"pages/admin.py"})  # in the navigation only for admins
 ROLE_NOTES = {
@@ -223,17 +223,27 @@ def connection(ctx: Context) -> None:
     st.text(database_label(settings.database_url, ctx.hosted))
 
 
-@st.fragment(run_every=2)
 def running_sweeps(ctx: Context) -> None:
+    """The running sweeps, live while there are any: the fragment polls only then (every
+    :data:`activity.POLL_S`, from one read shared by all sessions), and stops by rerunning the page
+    once the last one ends, so an idle tab costs the server nothing."""
+    watching = activity.current(ctx).watching
+    st.session_state[WATCHING] = watching
+    st.fragment(_running_sweeps, run_every=activity.POLL_S if watching else None)(ctx)
+
+
+def _running_sweeps(ctx: Context) -> None:
+    now = activity.current(ctx)
+    if st.session_state.get(WATCHING) and not now.watching:
+        st.session_state[WATCHING] = False
+        st.rerun(scope="app")  # the sweep ended: redraw the page (its figures changed) and stop polling
     st.markdown("**Running sweeps**")
-    runs = repo.runs_with_status(ctx.engine, ["running"])
-    if not runs:
+    if not now.running:
         st.caption("None right now.")
-    for run in runs:
+    for run, _ in now.running:
         progress.show(ctx, run, key="sidebar", compact=True)
-    interrupted = repo.runs_with_status(ctx.engine, ["interrupted"])
-    if interrupted:
-        st.caption(f"{len(interrupted)} interrupted run(s) can be resumed on the Runs page.")
+    if now.interrupted:
+        st.caption(f"{now.interrupted} interrupted run(s) can be resumed on the Runs page.")
 
 
 def model_notice(ctx: Context) -> None:

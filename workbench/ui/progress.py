@@ -13,6 +13,7 @@ import streamlit as st
 from workbench.pricing import format_usd
 from workbench.storage import repository as repo
 from workbench.storage.models import Run, utcnow
+from workbench.ui import activity
 from workbench.ui.services import Context
 from workbench.ui.widgets import plain
 
@@ -36,10 +37,15 @@ class Snapshot:
 
 
 def snapshot(ctx: Context, run_id: int) -> Snapshot:
+    """This process's job's own progress when it runs here; else the server's shared read of the
+    database (:mod:`workbench.ui.activity`), or the database itself for a run that is not running."""
     job = ctx.jobs.job(run_id)
     if job is not None and job.progress is not None and job.thread.is_alive():
         p = job.progress
         return Snapshot(p.total, p.done, p.errors, p.spent_usd, p.eta_s, True)
+    shared = activity.current(ctx).counts(run_id)
+    if shared is not None:
+        return Snapshot(shared.total, shared.done, shared.errors, shared.spent_usd, None, job is not None)
     counts = repo.run_progress(ctx.engine, run_id)
     total = int(counts["total"] or 0)
     errors = int(counts["errors"] or 0)

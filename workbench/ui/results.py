@@ -1,12 +1,20 @@
-"""A run's results frame and report, cached per run state, and CSV bytes for downloads.
+"""A run's results as the pages draw them, computed once per run version and shared by every session.
 
 Every number comes from :func:`workbench.metrics.build_report`; this module only decides when to
-recompute (when the run's answer count, error count or status changed) and formats for display.
+recompute and keeps what is expensive to draw. A :class:`RunView` is built once per run *version*
+(its item count, answer count, error count and status: a finished run never changes) and held by
+``st.cache_resource``, so every session that opens the same run shares one object instead of
+recomputing, copying or re-serialising it: the report, and memoised derived things such as chart
+specs (Altair's ``to_dict`` validates the whole spec, which cost more than the report itself) and
+download files. The cache keeps a few runs (:data:`VIEWS_KEPT`), so memory stays bounded.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 import pandas as pd
 import streamlit as st
@@ -17,23 +25,52 @@ from workbench.csvsafe import to_csv_bytes
 from workbench.storage import repository as repo
 from workbench.storage.results import results_frame
 
+VIEWS_KEPT = 6  # run versions × tolerances kept in memory per server process
+T = TypeVar("T")
 
-@st.cache_data(ttl=600, max_entries=16, show_spinner="Scoring the run…")
-def _report(
-    database: str, run_id: int, state: tuple, tolerance: float, _engine: Engine
-) -> tuple[pd.DataFrame, dict[int, list[str]], dict[str, Any]]:
+
+@dataclass
+class RunView:
+    """One version of a run's results, shared read-only by every session that shows it."""
+
+    frame: pd.DataFrame
+    labels: dict[int, list[str]]
+    report: dict[str, Any]
+    _memo: dict[str, Any] = field(default_factory=dict, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def memo(self, key: str, build: Callable[[], T]) -> T:
+        """``build()`` once for this view, whichever session asks first; the same object after that."""
+        with self._lock:
+            if key not in self._memo:
+                self._memo[key] = build()
+            return self._memo[key]
+
+    def chart(self, key: str, build: Callable[[], Any]) -> dict[str, Any]:
+        """The Vega-Lite spec of an Altair chart, built and serialised once (draw with ``st.vega_lite_chart``)."""
+        return self.memo(f"chart:{key}", lambda: build().to_dict())
+
+
+@st.cache_resource(ttl=3600, max_entries=VIEWS_KEPT, show_spinner="Scoring the run…")
+def _view(database: str, run_id: int, state: tuple, tolerance: float, _engine: Engine) -> RunView:
     frame, labels = results_frame(_engine, run_id)
-    return frame, labels, metrics.build_report(frame, labels, run_id, tolerance)
+    return RunView(frame, labels, metrics.build_report(frame, labels, run_id, tolerance))
+
+
+def run_view(engine: Engine, run_id: int, tolerance: float) -> RunView:
+    """The shared view of a run as it is now; recomputed only when the run has changed."""
+    counts = repo.run_progress(engine, run_id)
+    status = repo.get_run(engine, run_id).status
+    state = (counts["total"], counts["answered"], counts["errors"], status)
+    return _view(engine.url.render_as_string(hide_password=True), run_id, state, tolerance, engine)
 
 
 def run_report(
     engine: Engine, run_id: int, tolerance: float
 ) -> tuple[pd.DataFrame, dict[int, list[str]], dict[str, Any]]:
     """``(results frame, labels, report)`` for a run; recomputed only when the run has changed."""
-    counts = repo.run_progress(engine, run_id)
-    status = repo.get_run(engine, run_id).status
-    state = (counts["total"], counts["answered"], counts["errors"], status)
-    return _report(engine.url.render_as_string(hide_password=True), run_id, state, tolerance, engine)
+    view = run_view(engine, run_id, tolerance)
+    return view.frame, view.labels, view.report
 
 
 def csv_bytes(frame: pd.DataFrame) -> bytes:
