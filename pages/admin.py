@@ -1,6 +1,6 @@
 """Admin: the team's budgets, the team's price table, and who spent what (admins only).
 
-Budgets and prices set here are stored in the database (:mod:`workbench.team`), so every session
+Budgets and prices set here are stored in the database (:mod:`workbench.storage.team`), so every session
 and every server process uses them at once; "Back to the defaults" forgets the budgets set here
 and the defaults from secrets or the environment apply again.
 """
@@ -10,11 +10,12 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from workbench import budgets, team
-from workbench.cli.commands_users import NO_SIGN_IN, users_report
+from workbench import budgets
 from workbench.pricing import Catalog
+from workbench.storage import team
 from workbench.ui import chrome
 from workbench.ui.widgets import capped_table, plain, shown_errors
+from workbench.usage import NO_SIGN_IN, users_report
 
 FLASH = "admin_flash"
 CAPS = {

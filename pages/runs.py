@@ -5,40 +5,41 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from workbench import budgets, charts
+from workbench import charts, runs
 from workbench.errors import InputError
 from workbench.pricing import format_usd
 from workbench.storage import repository as repo
-from workbench.ui import chrome, progress
+from workbench.storage.liveness import is_live
+from workbench.ui import chrome
 from workbench.ui.widgets import capped_table, mine_only, shown_errors
 
 ctx = chrome.page()
 st.title("Runs")
 
-runs = repo.list_runs(ctx.engine)
-if runs.empty:
+all_runs = runs.list_runs(ctx.wb)
+if all_runs.empty:
     st.info("No runs yet. Start one on the Sweep page: the example prompts and sample sets are ready to use.")
     st.page_link("pages/sweep.py", label="Go to Sweep", icon=":material/play_circle:")
     st.stop()
 
 
 def _split(column: str) -> list[str]:
-    return sorted({part for value in runs[column].dropna() for part in str(value).split(", ") if part})
+    return sorted({part for value in all_runs[column].dropna() for part in str(value).split(", ") if part})
 
 
 # --- filters ---------------------------------------------------------------------------------------
-created = pd.to_datetime(runs["created_at"])
+created = pd.to_datetime(all_runs["created_at"])
 first_day, last_day = created.min().date(), created.max().date()
 with st.container(border=True):
     a, b, c, d, e = st.columns([2, 2, 2, 2, 3])
     prompts = a.multiselect("Prompt", _split("prompt"), placeholder="all")
-    data_sets = b.multiselect("Sample set", sorted(runs["dataset"].dropna().unique()), placeholder="all")
+    data_sets = b.multiselect("Sample set", sorted(all_runs["dataset"].dropna().unique()), placeholder="all")
     models = c.multiselect("Model", _split("models"), placeholder="all")
-    statuses = d.multiselect("Status", sorted(runs["status"].unique()), placeholder="all")
+    statuses = d.multiselect("Status", sorted(all_runs["status"].unique()), placeholder="all")
     days = e.date_input("Created between", value=(first_day, last_day), format="YYYY-MM-DD")
     mine = mine_only(ctx.signed_in, "runs_mine", "runs")
 
-shown = runs
+shown = all_runs
 if mine:
     shown = shown[shown["created_by"] == ctx.user.id]
 if prompts:
@@ -61,7 +62,7 @@ table = shown.assign(
         for cost, known in zip(shown["cost_usd"], shown["cost_known"], strict=True)
     ]
 )[columns]
-st.caption(f"{len(shown):,} of {len(runs):,} runs")
+st.caption(f"{len(shown):,} of {len(all_runs):,} runs")
 capped_table(
     table,
     what="runs",
@@ -81,7 +82,7 @@ if not shown.empty:
     labels = {int(r.id): f"#{r.id} · {r.name} · {r.status}" for r in shown.itertuples()}
     run_id = st.selectbox("Run", list(labels), format_func=labels.get, key="runs_pick")
     run = repo.get_run(ctx.engine, run_id)
-    live = ctx.jobs.job(run.id) is not None and ctx.jobs.job(run.id).thread.is_alive()
+    actor = ctx.actor()
     owned = ctx.user.may_change(run.created_by)  # its maker or an admin
     o, r, s, x = st.columns(4, vertical_alignment="center")
     o.page_link(
@@ -95,11 +96,10 @@ if not shown.empty:
             help="The same plan as a new run of yours: stored answers are reused for free, only new ones are called.",
         )
     if owned:
-        resumable = run.status in progress.RESUMABLE or (run.status == "pending" and not live)
         resume = s.button(
             "Resume",
             key="runs_resume",
-            disabled=not resumable,
+            disabled=run.status == "completed" or is_live(run),
             help="Call only the items of this run that have no stored answer yet.",
         )
         with x.popover("Delete", icon=":material/delete:"):
@@ -112,32 +112,12 @@ if not shown.empty:
 
     with shown_errors():
         if rerun or resume:
-            if resume and run.key_kind == "user" and ctx.key_kind != "user":
-                raise InputError(
-                    f"run {run.id} was paid with its maker's own API key; resume it with your own key (sidebar) "
-                    "or re-run it"
-                )
-            plan = ctx.session_wb.plan_for_run(run)
-            est = ctx.session_wb.estimate(plan)
-            ctx.session_wb.check_budget(est, run.max_cost_usd)
-            # The spend of a resumed run counts for its maker; a re-run is this user's.
-            payer = run.created_by if resume else ctx.user.id
-            cap = budgets.check_estimate(ctx.engine, ctx.caps(), payer, est, run.max_cost_usd, key_kind=ctx.key_kind)
-            if rerun:
-                target = ctx.session_wb.start(
-                    plan,
-                    name=f"{run.name} (re-run)",
-                    concurrency=run.concurrency,
-                    max_cost_usd=run.max_cost_usd,
-                    created_by=ctx.user.id,
-                    key_kind=ctx.key_kind,
-                    resume=False,
-                )
-            else:
-                if run.status == "running":
-                    raise InputError(f"run {run.id} is being executed elsewhere; cancel it first")
-                target = run
-            ctx.jobs.submit(target, plan, concurrency=target.concurrency, max_cost_usd=cap, workbench=ctx.session_wb)
+            prepared = (
+                runs.prepare_resume(ctx.session_wb, actor, run.id)
+                if resume
+                else runs.prepare_rerun(ctx.session_wb, actor, run.id)
+            )
+            target = runs.launch(ctx.session_wb, prepared, ctx.jobs.background).run
             st.session_state["sweep_run_id"] = target.id
             st.success(f"Run #{target.id} started: its progress is in the sidebar.")
             st.page_link("pages/sweep.py", label="Watch it on the Sweep page", icon=":material/play_circle:")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from workbench import budgets
+from workbench import budgets, runs
 from workbench.errors import BudgetError, InputError, WorkbenchError
 from workbench.pricing import format_usd
 from workbench.storage import repository as repo
@@ -122,23 +122,30 @@ with right:
     )
 
 # --- plan and estimate -------------------------------------------------------------------------
-plan = est = None
+max_cost = float(budget) if budget else None
+prepared = None
 with shown_errors():
     if not prompt_ids:
         raise InputError("choose at least one prompt version")
     if not models:
         raise InputError("choose at least one model")
-    temperatures = parse_temperatures(temperatures_text)
-    prompts = [repo.get_prompt_version(ctx.engine, pid)[1] for pid in prompt_ids]
     samples = repo.load_dataset(ctx.engine, dataset_id)
     if n_samples:
         samples = samples.stratified(int(n_samples), int(seed))
-    plan = ctx.session_wb.plan(
-        prompts, samples, models, temperatures, int(repeats), source=f"data set #{dataset_id}", created_by=ctx.user.id
+    prepared = runs.prepare_sweep(
+        ctx.session_wb,
+        ctx.actor(),
+        [repo.get_prompt_version(ctx.engine, pid)[1] for pid in prompt_ids],
+        samples,
+        models,
+        parse_temperatures(temperatures_text),
+        int(repeats),
+        source=f"data set #{dataset_id}",
+        max_cost_usd=max_cost,
+        name=run_name.strip(),
+        concurrency=int(concurrency),
     )
-    est = ctx.session_wb.estimate(plan)
-
-max_cost = float(budget) if budget else None
+est = prepared.estimate if prepared else None
 if est is not None:
     st.subheader("Before you run")
     c1, c2, c3, c4 = st.columns(4)
@@ -173,58 +180,36 @@ if est is not None:
     for note in est["notes"]:
         st.info(plain(note))
 
-runnable = est is not None
-cap = None  # what the runner may spend: the tightest of this run's budget and the team's caps
-if est is not None:
-    try:
-        ctx.session_wb.check_budget(est, max_cost)
-    except WorkbenchError as exc:
-        if est["est_new_usd"] is None:
-            unknown = ", ".join(m["model"] for m in est["models"] if m["est_cost_usd"] is None)
-            st.error(
-                f"Not run: the price of {plain(unknown)} is unknown, so the budget cannot be enforced. Set Budget to "
-                "0 (no cap) or add the model to the price catalog (WORKBENCH_CATALOG, or the team price table)."
-            )
-        else:
-            st.error(f"Not run: {plain(exc)}. Raise the budget or make the sweep smaller.")
-        runnable = False
-    else:
-        try:
-            cap = budgets.check_estimate(ctx.engine, caps, ctx.user.id, est, max_cost, key_kind=ctx.key_kind)
-        except BudgetError as exc:
-            st.error(f"Not run: {plain(exc)}. Make the sweep smaller, use your own key, or ask an admin.")
-            runnable = False
-    try:
-        ctx.session_wb.check_runnable(plan.models)
-    except WorkbenchError as exc:
-        st.warning(f"Not run: {plain(exc)}.")
-        runnable = False
+
+def refusal_text(refusal: WorkbenchError, est: dict) -> str:
+    """The core's one-line refusal, with what to do about it on this screen."""
+    if isinstance(refusal, BudgetError) and est["est_new_usd"] is None:
+        unknown = ", ".join(m["model"] for m in est["models"] if m["est_cost_usd"] is None)
+        return (
+            f"Not run: the price of {plain(unknown)} is unknown, so the budget cannot be enforced. Set Budget to "
+            "0 (no cap) or add the model to the price catalog (WORKBENCH_CATALOG, or the team price table)."
+        )
+    if isinstance(refusal, BudgetError):
+        return (
+            f"Not run: {plain(refusal)}. Raise the budget, make the sweep smaller, use your own key, or ask an admin."
+        )
+    return f"Not run: {plain(refusal)}."
 
 
-def own_unfinished(plan) -> bool:
-    """Whether starting ``plan`` may resume its unfinished run: only one this user made, paid the same way."""
-    unfinished = repo.find_unfinished_run(ctx.engine, plan.plan_hash)
-    if unfinished is None:
-        return True
-    own = unfinished.created_by == ctx.user.id
-    return own and not (unfinished.key_kind == "user" and ctx.key_kind != "user")
+if prepared is not None and prepared.refusal is not None:
+    show = st.error if isinstance(prepared.refusal, BudgetError) else st.warning
+    show(refusal_text(prepared.refusal, prepared.estimate))
 
-
+runnable = prepared is not None and prepared.ok
 if st.button("Run sweep", type="primary", disabled=not runnable, key="sweep_run") and runnable:
     with shown_errors():
-        run = ctx.session_wb.start(
-            plan,
-            name=run_name.strip(),
-            concurrency=int(concurrency),
-            max_cost_usd=max_cost,
-            created_by=ctx.user.id,
-            key_kind=ctx.key_kind,
-            resume=own_unfinished(plan),
-        )
-        if run.status != "pending":
-            st.info(f"Resuming run #{run.id} ({run.status}): only items without a stored answer are called.")
-        ctx.jobs.submit(run, plan, concurrency=int(concurrency), max_cost_usd=cap, workbench=ctx.session_wb)
-        st.session_state["sweep_run_id"] = run.id
+        launched = runs.launch(ctx.session_wb, prepared, ctx.jobs.background)
+        if launched.continued:
+            st.info(
+                f"Resuming run #{launched.run.id} ({launched.run.status}): only items without a stored answer are "
+                "called."
+            )
+        st.session_state["sweep_run_id"] = launched.run.id
 
 
 # --- the run started from this session ------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Architecture rules: the core never imports streamlit, and importing it has no side effects."""
+"""Architecture rules: imports point down the floors, the core never imports streamlit, importing has no effects."""
 
 from __future__ import annotations
 
@@ -56,6 +56,112 @@ def test_the_checker_catches_a_streamlit_import(tmp_path):
         "    return importlib.import_module('streamlit')\n"
     )
     assert streamlit_imports(sample) == ["x.py:3 streamlit.components.v1", "x.py:4 streamlit", "x.py:5 streamlit"]
+
+
+# The floors, lowest first. A module may import from its own floor and the floors below, never above;
+# the two adapters at the top (the CLI and the UI with its pages) never import each other.
+FLOORS: list[tuple[str, set[str]]] = [
+    (
+        "foundations",
+        {
+            "errors", "config", "processes", "templating", "scoring", "stats", "tokens", "csvsafe", "data",
+            "formatting", "providers.base",
+        },
+    ),
+    (
+        "domain",
+        {
+            "promptfile", "datasets", "pricing", "chat", "sweep", "access", "limiter", "local", "providers", "metrics",
+            "charts", "reporting", "export", "promptfoo", "prompts",
+        },
+    ),
+    ("storage", {"storage"}),
+    ("engine", {"runner", "budgets", "usage"}),
+    ("use cases", {"service", "runs", "jobs", "library", "winner", "api", "__init__"}),
+    ("adapters", {"cli", "__main__", "ui"}),
+]  # fmt: skip
+ADAPTERS = ("cli", "ui")
+
+
+def module_name(path: Path) -> str:
+    """``workbench/storage/repository.py`` -> ``storage.repository``; the package itself is ``__init__``."""
+    parts = list(path.relative_to(CORE).with_suffix("").parts)
+    if parts[-1] == "__init__" and len(parts) > 1:
+        parts.pop()
+    return ".".join(parts)
+
+
+def floor_of(module: str) -> int:
+    """The floor of a module (its longest listed prefix decides: ``providers.base`` before ``providers``)."""
+    best = None
+    for number, (_, names) in enumerate(FLOORS):
+        for name in names:
+            if (module == name or module.startswith(name + ".")) and (best is None or len(name) > len(best[1])):
+                best = (number, name)
+    assert best is not None, f"workbench/{module}: give it a floor in FLOORS (tests/test_architecture.py)"
+    return best[0]
+
+
+def workbench_imports(path: Path, modules: set[str]) -> list[tuple[int, str]]:
+    """(line, module) of every workbench module ``path`` imports, at any depth (functions, TYPE_CHECKING)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    found = []
+    for node in ast.walk(tree):
+        names: list[str] = []
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names = [f"{node.module}.{alias.name}" for alias in node.names]
+            names = [n if n.removeprefix("workbench.") in modules else node.module for n in names]
+        for name in names:
+            if name == "workbench" or name.startswith("workbench."):
+                found.append((node.lineno, name.removeprefix("workbench.").removeprefix("workbench") or "__init__"))
+    return found
+
+
+def adapter(module: str) -> str | None:
+    """Which adapter a module belongs to (``python -m workbench`` is the CLI's), or None."""
+    module = "cli" if module == "__main__" else module
+    return next((a for a in ADAPTERS if module == a or module.startswith(a + ".")), None)
+
+
+def layer_violations(files: list[tuple[str, Path]], modules: set[str]) -> list[str]:
+    found = []
+    for importer, path in files:
+        for line, imported in workbench_imports(path, modules):
+            if imported == importer:
+                continue
+            where = (
+                f"{path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}:{line} imports workbench.{imported}"
+            )
+            mine, theirs = floor_of(importer), floor_of(imported)
+            if theirs > mine:
+                found.append(f"{where} ({FLOORS[theirs][0]}, above {FLOORS[mine][0]})")
+            elif adapter(imported) and adapter(importer) != adapter(imported):
+                found.append(f"{where} (another adapter)")
+    return found
+
+
+def test_imports_point_down_the_floors():
+    core = [(module_name(p), p) for p in sorted(CORE.rglob("*.py"))]
+    modules = {name for name, _ in core}
+    # app.py and the pages are the UI adapter's screens.
+    screens = [(f"ui.pages.{p.stem}", p) for p in [ROOT / "app.py", *sorted((ROOT / "pages").glob("*.py"))]]
+    assert len(screens) > 5 and {"runner", "storage.repository", "cli.commands_sweep", "ui.chrome"} <= modules
+    assert layer_violations(core + screens, modules) == []
+
+
+def test_the_floor_check_catches_an_upward_import(tmp_path):
+    bad = tmp_path / "x.py"
+    bad.write_text("def f():\n    from workbench.runner import Runner\n    from workbench.cli.common import money\n")
+    modules = {"runner", "cli.common", "storage.repository"}
+    assert [v.split(" imports ")[1] for v in layer_violations([("storage.repository", bad)], modules)] == [
+        "workbench.runner (engine, above storage)",
+        "workbench.cli.common (adapters, above storage)",
+    ]
+    assert [v.split(" imports ")[1] for v in layer_violations([("ui.pages.x", bad)], modules)] == [
+        "workbench.cli.common (another adapter)"
+    ]
 
 
 IMPORT_EVERYTHING = r"""

@@ -10,13 +10,13 @@ import pytest
 from sqlmodel import Session
 
 from tests.conftest import PROMPT_YAML, SAMPLES_CSV, TEST_KEY
-from workbench import budgets, team
+from workbench import budgets
 from workbench.budgets import Budgets, Spend
 from workbench.datasets import parse_csv
 from workbench.errors import BudgetError, InputError
 from workbench.pricing import Catalog
 from workbench.promptfile import parse_prompt
-from workbench.storage import make_engine
+from workbench.storage import make_engine, team
 from workbench.storage.models import Dataset, Response, Run
 
 NOW = datetime(2025, 3, 15, 12, 0, tzinfo=UTC)

@@ -31,11 +31,10 @@ from tests.support.resilience import (
     write_inputs,
 )
 from tests.test_migrations import ALL, migrate_at_once
-from workbench import claims
 from workbench.datasets import load_samples
 from workbench.promptfile import parse_prompt
 from workbench.service import Workbench
-from workbench.storage import make_engine
+from workbench.storage import claims, liveness, make_engine
 from workbench.storage import repository as repo
 from workbench.storage.migrations import applied, migrate
 from workbench.storage.models import utcnow
@@ -117,11 +116,11 @@ def test_times_mean_the_same_on_a_server_whose_time_zone_is_not_utc(settings, fa
     outcome = sweep_in_process(pg, tmp_path, models=["gpt-4.1-nano"], temperatures=[0.0])
     run = repo.get_run(pg.engine, outcome.run_id)
     for moment in (run.created_at, run.started_at, run.finished_at, run.heartbeat_at):
-        assert abs(repo._ts(moment) - time.time()) < 300
+        assert abs(liveness.timestamp(moment) - time.time()) < 300
     # a run another host is executing right now (fresh heartbeat) is not taken for dead
     repo.update_run(pg.engine, run.id, status="running", worker="elsewhere.example:7", heartbeat_at=utcnow())
     assert repo.mark_stale_runs(pg.engine) == []
-    assert pg._is_live(repo.get_run(pg.engine, run.id))
+    assert liveness.is_live(repo.get_run(pg.engine, run.id))
     # a lease another live process took a moment ago has not expired
     assert claims.claim(pg.engine, ["k1"], "elsewhere.example:7:aa") == {"k1"}
     assert claims.claim(pg.engine, ["k1"], "elsewhere.example:8:bb") == set()

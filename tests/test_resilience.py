@@ -35,6 +35,7 @@ from workbench.jobs import JobManager
 from workbench.promptfile import parse_prompt
 from workbench.service import Workbench
 from workbench.storage import repository as repo
+from workbench.storage.liveness import is_live
 from workbench.storage.models import utcnow
 from workbench.storage.results import results_frame
 
@@ -193,4 +194,4 @@ def test_runs_left_running_by_a_dead_worker_are_marked_interrupted(wb, tmp_path)
     for name, (_, _, expected) in cases.items():
         assert repo.get_run(wb.engine, ids[name]).status == expected, name
     interrupted = repo.get_run(wb.engine, ids["dead pid here"])
-    assert interrupted.error and not wb._is_live(interrupted)
+    assert interrupted.error and not is_live(interrupted)

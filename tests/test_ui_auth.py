@@ -416,6 +416,29 @@ def test_resuming_a_run_over_the_team_budget_is_refused_with_the_figures(
     assert repo.get_run(env["engine"], stuck.id).status == "interrupted"
 
 
+def test_resuming_an_own_key_run_without_an_own_key_is_refused_with_the_clis_words(
+    env: dict[str, object], server: FakeOpenAI
+) -> None:
+    settings = Settings(api_key=Secret(SERVER_KEY), base_url=server.base_url, database_url=str(env["db_url"]))
+    wb = Workbench(settings, env["engine"], Workbench.open(settings).catalog)
+    plan = wb.plan(
+        [parse_prompt(PROMPT_YAML)], parse_samples(SAMPLES_CSV.encode(), "reviews.csv"), ["gpt-4.1-mini"], [0.35]
+    )
+    stuck = wb.start(plan, name="own-key run", created_by=MEMBER, key_kind="user")
+    repo.update_run(env["engine"], stuck.id, status="interrupted")
+    at = go(app(signed_in(MEMBER)), "runs")
+    at.selectbox(key="runs_pick").set_value(stuck.id).run()
+    before = server.calls
+    at.button(key="runs_resume").click().run()
+    assert len(at.error) == 1 and says(
+        at.error,
+        f"run {stuck.id} was paid with its maker's own API key; resume it with your own key or re-run it; "
+        "nothing was called",
+    ), [e.value for e in at.error]
+    assert server.calls == before
+    assert repo.get_run(env["engine"], stuck.id).status == "interrupted"
+
+
 def test_a_session_key_takes_over_from_the_servers_key_and_is_recorded_as_the_users(
     env: dict[str, object], server: FakeOpenAI
 ) -> None:

@@ -6,7 +6,7 @@ Decisions that live here:
   calendar month). Defaults come from secrets (``[workbench.budgets]``) or the environment
   (``WORKBENCH_BUDGET_RUN_USD``, ``WORKBENCH_BUDGET_USER_DAILY_USD``,
   ``WORKBENCH_BUDGET_TEAM_MONTHLY_USD``; the environment wins); an admin may override them in the
-  app, stored in the database (:mod:`workbench.team`). ``None`` is "no cap".
+  app, stored in the database (:mod:`workbench.storage.team`). ``None`` is "no cap".
 - **Spend is new responses.** A response counts once, on the day it arrived, for the user who
   made the run that paid for it (``Response.run_id -> Run.created_by``). Reused answers cost
   nothing. Unknown costs (a model missing from the price table) are counted as calls and said so.
@@ -32,11 +32,11 @@ from typing import Any
 import yaml
 from sqlalchemy.engine import Engine
 
-from workbench import team
 from workbench.access import LOCAL_USER
 from workbench.errors import BudgetError, InputError
 from workbench.pricing import Catalog
 from workbench.storage import repository as repo
+from workbench.storage import team
 
 FIELDS = ("per_run_usd", "user_daily_usd", "team_monthly_usd")
 ENV = {

@@ -54,3 +54,7 @@ class TransientError(ProviderError):
 
 class RequestError(ProviderError):
     """The server refused this one request (400-class, not auth/not-found). Not retried."""
+
+
+class RefusedError(WorkbenchError):
+    """Not for this person or not now: a viewer's sweep, someone else's run, a run paid with another key, a live run."""

@@ -13,13 +13,15 @@ import logging
 import threading
 from dataclasses import dataclass
 
+from workbench.processes import worker_id
 from workbench.runner import Outcome, Progress
 from workbench.service import Workbench
 from workbench.storage import repository as repo
-from workbench.storage.models import Run
+from workbench.storage.models import Run, utcnow
 from workbench.sweep import Plan
 
 log = logging.getLogger("workbench.jobs")
+QUEUED_BEAT_S = 5.0  # a run waiting for a slot keeps its heartbeat, so nobody takes it for dead
 
 
 @dataclass
@@ -64,14 +66,24 @@ class JobManager:
                 daemon=True,
             )
             self._jobs[run.id] = job
-        repo.update_run(self.wb.engine, run.id, status="running", cancel_requested=False)
+        # Live from now on (workbench.storage.liveness), also while it waits for a free slot.
+        repo.update_run(
+            self.wb.engine,
+            run.id,
+            status="running",
+            cancel_requested=False,
+            worker=worker_id(),
+            heartbeat_at=utcnow(),
+        )
         job.thread.start()
         return job
 
     def _execute(
         self, job: Job, run: Run, plan: Plan, concurrency: int | None, max_cost: float | None, wb: Workbench
     ) -> None:
-        with self._slots:
+        while not self._slots.acquire(timeout=QUEUED_BEAT_S):
+            repo.update_run(self.wb.engine, run.id, heartbeat_at=utcnow())
+        try:
 
             def on_progress(progress: Progress) -> None:
                 job.progress = progress
@@ -89,6 +101,12 @@ class JobManager:
                 log.exception("run %s failed", run.id)
                 job.error = str(exc).split("\n")[0]
                 repo.update_run(self.wb.engine, run.id, status="failed", error=job.error)
+        finally:
+            self._slots.release()
+
+    def background(self, wb: Workbench, run: Run, plan: Plan, concurrency: int, max_cost_usd: float | None) -> Job:
+        """The UI's executor for :func:`workbench.runs.launch`: the run goes on in this process's background."""
+        return self.submit(run, plan, concurrency=concurrency, max_cost_usd=max_cost_usd, workbench=wb)
 
     def cancel(self, run_id: int) -> None:
         """Ask a run to stop, wherever it executes (this process or another)."""

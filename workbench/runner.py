@@ -15,29 +15,26 @@ Design:
 from __future__ import annotations
 
 import collections
-import json
 import logging
-import os
 import queue
 import random
-import socket
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
 
-from sqlalchemy import Connection, bindparam, select, update
 from sqlalchemy.engine import Engine
 
-from workbench import claims
 from workbench.errors import AuthError, ModelNotFoundError, ProviderError, ServerUnreachableError, TransientError
 from workbench.limiter import AdaptiveLimiter
 from workbench.pricing import Catalog, cost
-from workbench.providers.base import CallCancelled, Completion
+from workbench.processes import new_owner, worker_id
+from workbench.providers.base import CallCancelled, Completion, Provider
+from workbench.storage import answers, claims
 from workbench.storage import repository as repo
-from workbench.storage.models import Response, Run, RunItem, utcnow
+from workbench.storage.answers import Answer, Failure
+from workbench.storage.models import Run, utcnow
 from workbench.sweep import Plan, PlannedCall
 
 log = logging.getLogger("workbench.runner")
@@ -82,7 +79,7 @@ class Runner:
     def __init__(
         self,
         engine: Engine,
-        provider: Any,
+        provider: Provider,
         catalog: Catalog,
         *,
         concurrency: int = 8,
@@ -106,8 +103,8 @@ class Runner:
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._schedule_lock = threading.Lock()
-        self.owner = claims.new_owner()
-        self._queue: queue.Queue[tuple[str, Any]] = queue.Queue()
+        self.owner = new_owner()
+        self._queue: queue.Queue[Answer | Failure | None] = queue.Queue()  # None: no more records
         self._stored: dict[int, threading.Event] = {}  # item id -> set once its answer is committed
         self._writer: threading.Thread | None = None
         self._fatal: ProviderError | None = None
@@ -141,7 +138,7 @@ class Runner:
             started_at=utcnow(),
             heartbeat_at=utcnow(),
             cancel_requested=False,
-            worker=f"{socket.gethostname()}:{os.getpid()}",
+            worker=worker_id(),
             finished_at=None,
         )
 
@@ -174,7 +171,7 @@ class Runner:
             self._stop.set()
             for thread in workers:
                 thread.join()
-        self._queue.put(("end", None))
+        self._queue.put(None)
         writer.join()
         return self._finish(run)
 
@@ -194,7 +191,7 @@ class Runner:
                 if item is None:
                     return None
                 if item[1].model in self._stopped_models:
-                    self._queue.put(("error", (item[0], self._stopped_models[item[1].model], 0, item[1].key)))
+                    self._queue.put(Failure(item[0], self._stopped_models[item[1].model], 0, item[1].key))
                     continue
                 return item
 
@@ -209,7 +206,7 @@ class Runner:
             except ProviderError as exc:
                 with self._lock:
                     self._first_error = self._first_error or str(exc)
-                self._queue.put(("error", (item_id, str(exc), getattr(exc, "attempts", 0), call.key)))
+                self._queue.put(Failure(item_id, str(exc), getattr(exc, "attempts", 0), call.key))
                 continue
             if completion is None:
                 continue  # stopped while waiting
@@ -229,7 +226,7 @@ class Runner:
             stored = threading.Event()
             with self._lock:
                 self._stored[item_id] = stored
-            self._queue.put(("ok", (item_id, call, completion, price, attempts, run_id)))
+            self._queue.put(Answer(item_id, call, completion, price, attempts))
             self._wait_stored(stored)
 
     def _wait_stored(self, stored: threading.Event) -> None:
@@ -292,7 +289,7 @@ class Runner:
         if isinstance(error, ModelNotFoundError):
             with self._lock:
                 self._stopped_models.setdefault(call.model, str(error))
-            self._queue.put(("error", (item_id, str(error), 1, call.key)))
+            self._queue.put(Failure(item_id, str(error), 1, call.key))
             return
         with self._lock:
             if self._fatal is None:
@@ -305,7 +302,7 @@ class Runner:
         last_beat = time.monotonic()
         ending = False
         while not ending:
-            batch: list[tuple[str, Any]] = []
+            batch: list[Answer | Failure | None] = []
             try:
                 batch.append(self._queue.get(timeout=HEARTBEAT_S / 2))
             except queue.Empty:
@@ -315,8 +312,8 @@ class Runner:
                     batch.append(self._queue.get_nowait())
                 except queue.Empty:
                     break
-            ending = any(kind == "end" for kind, _ in batch)
-            records = [entry for entry in batch if entry[0] != "end"]
+            ending = any(record is None for record in batch)
+            records = [record for record in batch if record is not None]
             beat = time.monotonic() - last_beat >= HEARTBEAT_S
             if records or beat:
                 self._commit(run_id, records, beat)
@@ -324,29 +321,17 @@ class Runner:
                     last_beat = time.monotonic()
             self._report(force=ending)
 
-    def _commit(self, run_id: int, records: list[tuple[str, Any]], beat: bool) -> None:
-        oks = [payload for kind, payload in records if kind == "ok"]
-        errors = [payload for kind, payload in records if kind == "error"]
+    def _commit(self, run_id: int, records: list[Answer | Failure], beat: bool) -> None:
+        oks = [r for r in records if isinstance(r, Answer)]
+        errors = [r for r in records if isinstance(r, Failure)]
         for attempt in range(5):
             try:
-                with self.engine.begin() as conn:
-                    if oks:
-                        self._store_responses(conn, oks)
-                    if errors:
-                        conn.execute(
-                            _ITEM_ERROR,
-                            [
-                                {"b_id": item, "error": message[:1000], "attempts": tries}
-                                for item, message, tries, _ in errors
-                            ],
-                        )
-                        claims.release(conn, (key for *_, key in errors), self.owner)
-                    if beat:
-                        conn.execute(update(Run).where(Run.id == run_id).values(heartbeat_at=utcnow()))
-                        claims.refresh(conn, self.owner)
-                    if beat and conn.execute(select(Run.cancel_requested).where(Run.id == run_id)).scalar():
-                        self.cancel.set()
-                        self._stop.set()
+                cancel = answers.commit(
+                    self.engine, run_id, oks, errors, owner=self.owner, price_version=self.catalog.version, beat=beat
+                )
+                if cancel:
+                    self.cancel.set()
+                    self._stop.set()
                 break
             except Exception:
                 if attempt == 4:
@@ -356,50 +341,10 @@ class Runner:
         with self._lock:
             self._done += len(oks) + len(errors)
             self._errors += len(errors)
-            for item_id, *_ in oks:
-                stored = self._stored.pop(item_id, None)
+            for answer in oks:
+                stored = self._stored.pop(answer.item_id, None)
                 if stored is not None:
                     stored.set()
-
-    def _store_responses(self, conn: Connection, oks: list[tuple]) -> None:
-        """Insert answers (a concurrent process may have stored the same key: keep theirs) and link items."""
-        now = utcnow()
-        rows = [
-            {
-                "request_key": call.key,
-                "base_url": call.endpoint,
-                "model": call.model,
-                "request_json": json.dumps(call.body, ensure_ascii=False),
-                "output": completion.text,
-                "finish_reason": completion.finish_reason,
-                "response_model": completion.response_model,
-                "prompt_tokens": completion.prompt_tokens,
-                "cached_tokens": completion.cached_tokens,
-                "completion_tokens": completion.completion_tokens,
-                "reasoning_tokens": completion.reasoning_tokens,
-                "cache_write_tokens": completion.cache_write_tokens,
-                "reasoning_effort": call.body.get("reasoning_effort"),
-                "cost_usd": float(price) if price is not None else None,
-                "price_version": self.catalog.version,
-                "latency_ms": completion.latency_ms,
-                "ttft_ms": completion.ttft_ms,
-                "logprobs_json": completion.logprobs_json,
-                "created_at": now,
-                "run_id": run_id,
-            }
-            for _item, call, completion, price, _attempts, run_id in oks
-        ]
-        conn.execute(_insert_ignore(conn.dialect.name), rows)
-        keys = [row["request_key"] for row in rows]
-        ids = dict(conn.execute(select(Response.request_key, Response.id).where(Response.request_key.in_(keys))).all())
-        conn.execute(
-            _ITEM_ANSWER,
-            [
-                {"b_id": item, "response_id": ids[call.key], "attempts": attempts}
-                for item, call, _c, _p, attempts, _r in oks
-            ],
-        )
-        claims.release(conn, keys, self.owner)
 
     # --- progress and the end ----------------------------------------------------------------
 
@@ -494,8 +439,7 @@ class _Work:
         stored = repo.stored_keys(engine, (call.key for _, call in chunk if call.key in held))
         if stored:
             self._reuse([(item, stored[call.key]) for item, call in chunk if call.key in stored])
-            with engine.begin() as conn:
-                claims.release(conn, stored, self.runner.owner)
+            claims.release_keys(engine, stored, self.runner.owner)
         for entry in chunk:
             if entry[1].key in stored:
                 continue
@@ -517,24 +461,3 @@ class _Work:
             self._claim(waiting)
         if not self.ready and self.deferred:
             time.sleep(self.POLL_S)
-
-
-_ITEM_ANSWER = (
-    update(RunItem.__table__)
-    .where(RunItem.__table__.c.id == bindparam("b_id"))
-    .values(response_id=bindparam("response_id"), attempts=bindparam("attempts"), reused=False, error=None)
-)
-_ITEM_ERROR = (
-    update(RunItem.__table__)
-    .where(RunItem.__table__.c.id == bindparam("b_id"))
-    .values(error=bindparam("error"), attempts=bindparam("attempts"))
-)
-
-
-def _insert_ignore(dialect: str):
-    """INSERT ... ON CONFLICT (request_key) DO NOTHING for SQLite and PostgreSQL (executemany form)."""
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    return insert(Response.__table__).on_conflict_do_nothing(index_elements=["request_key"])

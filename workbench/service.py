@@ -16,7 +16,6 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
-from workbench.claims import owner_dead
 from workbench.config import Settings
 from workbench.datasets import SampleSet
 from workbench.errors import BudgetError, InputError
@@ -24,9 +23,11 @@ from workbench.local import NO_MODEL_HELP, LocalModel, configured_names, local_m
 from workbench.local.server import SERVERS, LocalServers
 from workbench.pricing import Catalog, usd
 from workbench.promptfile import PromptFile
+from workbench.providers.base import Provider
 from workbench.runner import Outcome, Progress, Runner
 from workbench.storage import make_engine
 from workbench.storage import repository as repo
+from workbench.storage.liveness import is_live
 from workbench.storage.models import Run
 from workbench.storage.results import results_frame
 from workbench.sweep import Plan, build_plan, estimate
@@ -59,7 +60,7 @@ class Workbench:
     engine: Engine
     catalog: Catalog
     servers: LocalServers = field(default=SERVERS, repr=False)
-    _provider: Any = field(default=None, repr=False)
+    _provider: Provider | None = field(default=None, repr=False)
 
     @classmethod
     def open(cls, settings: Settings, engine: Engine | None = None) -> Workbench:
@@ -72,7 +73,7 @@ class Workbench:
         return local_models(self.settings, self.catalog)
 
     @property
-    def provider(self) -> Any:
+    def provider(self) -> Provider:
         """Routes each call to its model's server (the SDK is imported, a local server started, on first use)."""
         if self._provider is None:
             from workbench.providers.router import ModelRouter
@@ -185,7 +186,7 @@ class Workbench:
         """A run for this plan: the unfinished run of the identical plan when there is one, else a new one."""
         if resume:
             unfinished = repo.find_unfinished_run(self.engine, plan.plan_hash)
-            if unfinished is not None and not self._is_live(unfinished):
+            if unfinished is not None and not is_live(unfinished):
                 return unfinished
         calls = plan.calls()
         items = [
@@ -207,20 +208,6 @@ class Workbench:
             key_kind=key_kind or ("server" if self.settings.api_key else "none"),
         )
         return repo.create_run(self.engine, run, items)
-
-    def _is_live(self, run: Run) -> bool:
-        """A run another live process is executing or about to (recent heartbeat or just created)."""
-        from workbench.storage.models import utcnow
-        from workbench.storage.repository import _ts
-
-        now = utcnow().timestamp()
-        if run.status == "pending":
-            return now - _ts(run.created_at) < 60
-        if run.status != "running":
-            return False
-        if run.worker and owner_dead(run.worker):
-            return False
-        return now - _ts(run.heartbeat_at or run.started_at) < 30
 
     def execute(
         self,

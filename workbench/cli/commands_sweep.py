@@ -5,16 +5,19 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING, Any
 
+from workbench import runs
 from workbench.cli import EXIT_FAILED, emit, say
 from workbench.cli.common import ProgressPrinter, money, open_workbench, positive_int, run_id_arg
 from workbench.datasets import load_samples
 from workbench.pricing import format_usd
 from workbench.promptfile import load_prompt
-from workbench.storage import repository as repo
 from workbench.sweep import parse_models, parse_temperatures
 
 if TYPE_CHECKING:
+    from workbench.runner import Outcome
+    from workbench.runs import Prepared
     from workbench.service import Workbench
+    from workbench.storage.models import Run
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -68,21 +71,32 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=cmd_resume)
 
 
-def _plan(args: argparse.Namespace):
+def _prepare(args: argparse.Namespace, wb: Workbench, sweeping: bool) -> Prepared:
     prompts = [load_prompt(path) for path in args.prompt]
     temperatures = parse_temperatures(args.temperatures)
     samples = load_samples(args.dataset, args.label_column)
     if args.sample:
         samples = samples.stratified(args.sample, args.seed)
-    wb = open_workbench()
     if args.models:
         models = parse_models(args.models)
     else:
         models, note = wb.default_models()
         if note:
             say(f"note: {note}")
-    plan = wb.plan(prompts, samples, models, temperatures, args.repeats, source=str(args.dataset))
-    return wb, plan
+    return runs.prepare_sweep(
+        wb,
+        runs.local_actor(wb),
+        prompts,
+        samples,
+        models,
+        temperatures,
+        args.repeats,
+        source=str(args.dataset),
+        max_cost_usd=args.max_cost if sweeping else None,
+        name=args.name if sweeping else "",
+        concurrency=args.concurrency if sweeping else 8,
+        new_run=sweeping and args.new_run,
+    )
 
 
 def _print_estimate(est: dict[str, Any]) -> None:
@@ -99,8 +113,7 @@ def _print_estimate(est: dict[str, Any]) -> None:
 
 
 def cmd_estimate(args: argparse.Namespace) -> int:
-    wb, plan = _plan(args)
-    est = wb.estimate(plan)
+    est = _prepare(args, open_workbench(), sweeping=False).estimate
     if args.json:
         emit(est)
     else:
@@ -109,53 +122,31 @@ def cmd_estimate(args: argparse.Namespace) -> int:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    wb, plan = _plan(args)
-    est = wb.estimate(plan)
+    wb = open_workbench()
+    prepared = _prepare(args, wb, sweeping=True)
     if not args.quiet:
-        _print_estimate(est)
-    wb.check_runnable(plan.models)
-    wb.check_budget(est, args.max_cost)
-    cap = _team_cap(wb, est, args.max_cost)
-    run = wb.start(
-        plan, name=args.name, concurrency=args.concurrency, max_cost_usd=args.max_cost, resume=not args.new_run
-    )
-    if run.status != "pending" and not args.quiet:
-        say(f"resuming run {run.id} ({run.status}): only items without a stored answer are called")
-    outcome = wb.execute(
-        run,
-        plan,
-        concurrency=args.concurrency,
-        max_cost_usd=cap,
-        on_progress=ProgressPrinter(args.quiet),
-        stream=args.stream,
-    )
-    return _finish(wb, outcome, args.json)
+        _print_estimate(prepared.estimate)
 
+    def say_resuming(run: Run, continued: bool) -> None:
+        if continued and not args.quiet:
+            say(f"resuming run {run.id} ({run.status}): only items without a stored answer are called")
 
-def _team_cap(wb: Workbench, est: dict[str, Any], max_cost: float | None) -> float | None:
-    """The team's budgets (secrets or WORKBENCH_BUDGET_*), checked before any call; the cap to stop at."""
-    from workbench import budgets
-    from workbench.access import key_kind, load_secrets_file
-
-    caps = budgets.effective(wb.engine, budgets.Budgets.from_config(load_secrets_file()))
-    return budgets.check_estimate(wb.engine, caps, None, est, max_cost, key_kind=key_kind(wb.settings.api_key))
+    inline = runs.Inline(ProgressPrinter(args.quiet), stream=args.stream)
+    launched = runs.launch(wb, prepared, inline, on_start=say_resuming)
+    return _finish(wb, launched.result, args.json)
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
     wb = open_workbench()
-    run = repo.get_run(wb.engine, args.run_id)
-    if run.status == "running" and wb._is_live(run):
-        say(f"error: run {run.id} is being executed by {run.worker}")
-        return EXIT_FAILED
-    plan = wb.plan_for_run(run)
-    outcome = wb.execute(
-        run, plan, concurrency=args.concurrency, max_cost_usd=args.max_cost, on_progress=ProgressPrinter(args.quiet)
+    prepared = runs.prepare_resume(
+        wb, runs.local_actor(wb), args.run_id, max_cost_usd=args.max_cost, concurrency=args.concurrency
     )
-    return _finish(wb, outcome, args.json)
+    launched = runs.launch(wb, prepared, runs.Inline(ProgressPrinter(args.quiet)))
+    return _finish(wb, launched.result, args.json)
 
 
-def _finish(wb, outcome, as_json: bool) -> int:
-    result = wb.summary(outcome.run_id, outcome)
+def _finish(wb: Workbench, outcome: Outcome, as_json: bool) -> int:
+    result = runs.report(wb, outcome.run_id, outcome)
     if as_json:
         emit(result)
     else:

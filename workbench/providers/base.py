@@ -1,8 +1,11 @@
-"""The normalised result of one chat completion, whatever server produced it."""
+"""What every provider offers (:class:`Provider`) and the normalised result of one chat completion."""
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 
 @dataclass(frozen=True)
@@ -32,3 +35,24 @@ class Completion:
 
 class CallCancelled(Exception):
     """The caller stopped while the call waited for its turn on the server: nothing was sent."""
+
+
+class Provider(Protocol):
+    """A chat-completions server: one attempt per call, errors classified into :mod:`workbench.errors`."""
+
+    def complete(self, body: dict[str, Any], stop: threading.Event | None = None) -> Completion:
+        """The answer to ``body`` (sent exactly as planned)."""
+        ...
+
+    def stream(
+        self,
+        body: dict[str, Any],
+        on_text: Callable[[str], None] | None = None,
+        stop: threading.Event | None = None,
+    ) -> Completion:
+        """The answer to ``body``, streamed; ``on_text`` receives each piece as it arrives."""
+        ...
+
+    def list_models(self) -> list[str]:
+        """The model ids the server offers."""
+        ...

@@ -18,13 +18,13 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
-from workbench.claims import owner_dead
 from workbench.datasets import Sample as SampleRow
 from workbench.datasets import SampleSet
 from workbench.errors import InputError
 from workbench.promptfile import PromptFile, parse_prompt
 from workbench.storage.engine import write_session
-from workbench.storage.models import Dataset, PromptVersion, Response, Run, RunItem, Sample, utcnow
+from workbench.storage.liveness import is_live
+from workbench.storage.models import Dataset, PromptVersion, Response, Run, RunItem, Sample
 
 CHUNK = 500
 ACTIVE = ("pending", "running")
@@ -406,16 +406,9 @@ def run_progress(engine: Engine, run_id: int) -> dict[str, int | float | None]:
 
 def mark_stale_runs(engine: Engine, stale_after_s: float = 60.0) -> list[int]:
     """Runs left 'running' by a process that died become 'interrupted' (resumable)."""
-    cutoff = utcnow().timestamp() - stale_after_s
     with write_session(engine) as session:
-        rows = session.execute(
-            select(Run.id, Run.heartbeat_at, Run.started_at, Run.worker).where(Run.status == "running")
-        ).all()
-        stale = [
-            rid
-            for rid, beat, started, worker in rows
-            if _ts(beat or started) < cutoff or (worker and owner_dead(worker))
-        ]
+        running = [r[0] for r in session.execute(select(Run).where(Run.status == "running")).all()]
+        stale = [run.id for run in running if not is_live(run, stale_after_s)]
         if stale:
             session.execute(
                 update(Run)
@@ -424,17 +417,6 @@ def mark_stale_runs(engine: Engine, stale_after_s: float = 60.0) -> list[int]:
             )
             session.commit()
     return stale
-
-
-def _ts(moment: datetime | None) -> float:
-    """Seconds since the epoch of a stored moment (naive values are UTC)."""
-    if moment is None:
-        return 0.0
-    if moment.tzinfo is None:
-        from datetime import UTC
-
-        moment = moment.replace(tzinfo=UTC)
-    return moment.timestamp()
 
 
 def runs_with_status(engine: Engine, statuses: Sequence[str]) -> list[Run]:

@@ -41,6 +41,7 @@ from workbench.jobs import JobManager
 from workbench.library import seed_examples
 from workbench.local import runnable
 from workbench.pricing import Catalog
+from workbench.runs import Actor
 from workbench.service import Workbench
 
 log = logging.getLogger("workbench.ui")
@@ -108,6 +109,10 @@ class Context:
     def caps(self) -> budgets.Budgets:
         """The budgets in force: the defaults with the admin's overrides."""
         return budgets.effective(self.engine, self.budget_defaults)
+
+    def actor(self) -> Actor:
+        """Who asks the core's use cases (:mod:`workbench.runs`): this user, the key that pays, the caps now."""
+        return Actor(self.user, self.key_kind, self.caps())
 
 
 # --- secrets, sign-in ------------------------------------------------------------------------

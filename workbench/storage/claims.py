@@ -9,41 +9,16 @@ once). Owners refresh their leases with their heartbeat.
 
 from __future__ import annotations
 
-import os
-import socket
-import uuid
 from collections.abc import Iterable, Sequence
 from datetime import timedelta
 
 from sqlalchemy import Connection, delete, select, update
 from sqlalchemy.engine import Engine
 
+from workbench.processes import owner_dead
 from workbench.storage.models import CallClaim, utcnow
 
 LEASE_S = 120.0
-_HOST = socket.gethostname()
-
-
-def new_owner() -> str:
-    return f"{_HOST}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-
-
-def owner_dead(owner: str) -> bool:
-    """True when ``owner`` (host:pid[:...]) names a process on this host that no longer exists."""
-    host, _, rest = owner.partition(":")
-    pid_text = rest.split(":", 1)[0]
-    if host != _HOST or not pid_text.isdigit():
-        return False
-    pid = int(pid_text)
-    if pid == os.getpid():
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
 
 
 def claim(engine: Engine, keys: Sequence[str], owner: str, lease_s: float = LEASE_S) -> set[str]:
@@ -103,3 +78,9 @@ def _insert_ignore(dialect: str):
     else:
         from sqlalchemy.dialects.sqlite import insert
     return insert(CallClaim.__table__).on_conflict_do_nothing(index_elements=["request_key"])
+
+
+def release_keys(engine: Engine, keys: Iterable[str], owner: str) -> None:
+    """Give up ``keys`` in a transaction of their own (answers found stored meanwhile)."""
+    with engine.begin() as conn:
+        release(conn, keys, owner)

@@ -1,0 +1,132 @@
+"""Storing what a runner's calls brought back: answers, failures and the run's heartbeat, in one commit.
+
+The runner's writer thread hands each batch of records to :func:`commit`. An answer becomes a
+``responses`` row (a concurrent process may have stored the same request key: theirs is kept and
+the item points at it) and its item points at it; a failure is written on its item (never cached
+as a response, so a re-run retries it). Leases on the keys are released in the same transaction.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from decimal import Decimal
+
+from sqlalchemy import Connection, bindparam, select, update
+from sqlalchemy.engine import Engine
+
+from workbench.providers.base import Completion
+from workbench.storage import claims
+from workbench.storage.models import Response, Run, RunItem, utcnow
+from workbench.sweep import PlannedCall
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """A paid answer for one run item, waiting to be stored."""
+
+    item_id: int
+    call: PlannedCall
+    completion: Completion
+    price: Decimal | None  # None: the model's price is unknown
+    attempts: int
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """A run item that got no answer, with why."""
+
+    item_id: int
+    message: str
+    attempts: int
+    key: str
+
+
+def commit(
+    engine: Engine,
+    run_id: int,
+    answers: list[Answer],
+    failures: list[Failure],
+    *,
+    owner: str,
+    price_version: str,
+    beat: bool,
+) -> bool:
+    """Store ``answers`` and ``failures`` in one transaction; on ``beat`` refresh the heartbeat and leases.
+
+    Returns whether the run's cancellation was requested (read on ``beat`` only).
+    """
+    cancel = False
+    with engine.begin() as conn:
+        if answers:
+            _store_answers(conn, run_id, answers, owner, price_version)
+        if failures:
+            conn.execute(
+                _ITEM_ERROR,
+                [{"b_id": f.item_id, "error": f.message[:1000], "attempts": f.attempts} for f in failures],
+            )
+            claims.release(conn, (f.key for f in failures), owner)
+        if beat:
+            conn.execute(update(Run).where(Run.id == run_id).values(heartbeat_at=utcnow()))
+            claims.refresh(conn, owner)
+            cancel = bool(conn.execute(select(Run.cancel_requested).where(Run.id == run_id)).scalar())
+    return cancel
+
+
+def _store_answers(conn: Connection, run_id: int, answers: list[Answer], owner: str, price_version: str) -> None:
+    """Insert answers (a concurrent process may have stored the same key: keep theirs) and link items."""
+    now = utcnow()
+    rows = [
+        {
+            "request_key": a.call.key,
+            "base_url": a.call.endpoint,
+            "model": a.call.model,
+            "request_json": json.dumps(a.call.body, ensure_ascii=False),
+            "output": a.completion.text,
+            "finish_reason": a.completion.finish_reason,
+            "response_model": a.completion.response_model,
+            "prompt_tokens": a.completion.prompt_tokens,
+            "cached_tokens": a.completion.cached_tokens,
+            "completion_tokens": a.completion.completion_tokens,
+            "reasoning_tokens": a.completion.reasoning_tokens,
+            "cache_write_tokens": a.completion.cache_write_tokens,
+            "reasoning_effort": a.call.body.get("reasoning_effort"),
+            "cost_usd": float(a.price) if a.price is not None else None,
+            "price_version": price_version,
+            "latency_ms": a.completion.latency_ms,
+            "ttft_ms": a.completion.ttft_ms,
+            "logprobs_json": a.completion.logprobs_json,
+            "created_at": now,
+            "run_id": run_id,
+        }
+        for a in answers
+    ]
+    conn.execute(_insert_ignore(conn.dialect.name), rows)
+    keys = [row["request_key"] for row in rows]
+    ids = dict(conn.execute(select(Response.request_key, Response.id).where(Response.request_key.in_(keys))).all())
+    conn.execute(
+        _ITEM_ANSWER,
+        [{"b_id": a.item_id, "response_id": ids[a.call.key], "attempts": a.attempts} for a in answers],
+    )
+    claims.release(conn, keys, owner)
+
+
+_ITEM_ANSWER = (
+    update(RunItem.__table__)
+    .where(RunItem.__table__.c.id == bindparam("b_id"))
+    .values(response_id=bindparam("response_id"), attempts=bindparam("attempts"), reused=False, error=None)
+)
+_ITEM_ERROR = (
+    update(RunItem.__table__)
+    .where(RunItem.__table__.c.id == bindparam("b_id"))
+    .values(error=bindparam("error"), attempts=bindparam("attempts"))
+)
+
+
+def _insert_ignore(dialect: str):
+    """INSERT ... ON CONFLICT (request_key) DO NOTHING for SQLite and PostgreSQL (executemany form)."""
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert(Response.__table__).on_conflict_do_nothing(index_elements=["request_key"])
