@@ -61,7 +61,7 @@ def test_a_worker_that_cannot_run_its_sweep_says_why(wb, fake_server, tmp_path):
 def test_a_worker_whose_server_is_gone_stops_and_leaves_its_run_resumable(settings, wb, fake_server, tmp_path):
     fake_server.responder = marker_answers
     fake_server.latency = 0.05
-    plan, run = planned(wb, tmp_path, 200)
+    _, run = planned(wb, tmp_path, 200)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "WORKBENCH_"))}
     worker = subprocess.Popen(
         [sys.executable, "-m", "workbench.worker", str(run.id), "--concurrency", "2"],
