@@ -77,7 +77,7 @@ FLOORS: list[tuple[str, set[str]]] = [
     ),
     ("storage", {"storage"}),
     ("engine", {"runner", "budgets", "usage"}),
-    ("use cases", {"service", "runs", "jobs", "library", "winner", "api", "__init__"}),
+    ("use cases", {"service", "runs", "jobs", "worker", "library", "winner", "api", "__init__"}),
     ("adapters", {"cli", "__main__", "ui"}),
 ]  # fmt: skip
 ADAPTERS = ("cli", "ui")
