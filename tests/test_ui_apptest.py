@@ -143,8 +143,8 @@ def says(elements, text: str) -> bool:
     return any(text in shown(e) for e in elements)
 
 
-def wait_for(at: AppTest, condition, what: str, limit_s: float = 30.0) -> None:
-    """Rerun the app until ``condition(at)`` holds (a background sweep is running)."""
+def wait_for(at: AppTest, condition, what: str, limit_s: float = 90.0) -> None:
+    """Rerun the app until ``condition(at)`` holds (a background sweep is running in its worker process)."""
     deadline = time.monotonic() + limit_s
     while time.monotonic() < deadline:
         at.run()
