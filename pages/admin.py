@@ -14,7 +14,7 @@ from workbench import budgets
 from workbench.pricing import Catalog
 from workbench.storage import team
 from workbench.ui import chrome
-from workbench.ui.widgets import capped_table, plain, shown_errors
+from workbench.ui.widgets import cap_text, capped_table, plain, shown_errors
 from workbench.usage import NO_SIGN_IN, users_report
 
 FLASH = "admin_flash"
@@ -50,10 +50,6 @@ st.caption(
 flash = st.session_state.pop(FLASH, None)
 if flash:
     st.success(plain(flash))
-
-
-def cap_text(value: float | None) -> str:
-    return "no cap" if value is None else budgets.money(value)
 
 
 # --- budgets ------------------------------------------------------------------------------------

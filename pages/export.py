@@ -3,24 +3,19 @@ and import a promptfoo config as prompts and samples."""
 
 from __future__ import annotations
 
-import tempfile
-from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 import streamlit as st
 
 from workbench import export, metrics
-from workbench import prompts as library
-from workbench.errors import InputError, WorkbenchError
+from workbench.errors import InputError
 from workbench.export.spec import header_lines
 from workbench.pricing import format_usd
-from workbench.promptfile import NAME_PATTERN
-from workbench.promptfoo import ImportedConfig, parse_config
 from workbench.storage import repository as repo
-from workbench.ui import chrome
+from workbench.ui import chrome, promptfoo_import
+from workbench.ui import export_view as view
 from workbench.ui.results import run_report
-from workbench.ui.widgets import file_output, plain, shown_errors
+from workbench.ui.widgets import plain, run_picker, shown_errors
 from workbench.winner import spec_for_cell, winner
 
 FORMAT_NAMES = {
@@ -34,8 +29,6 @@ FORMAT_NAMES = {
 LANGUAGE = {"python": "python", "typescript": "typescript", "curl": "bash", "json": "json", "promptfoo": "yaml"}
 MIME = {"json": "application/json", "promptfoo": "application/yaml", "typescript": "text/plain"}
 CODE_CAP = 200_000  # characters shown on the page; the download always holds everything
-UPLOAD_TYPES = ["csv", "txt", "json", "jsonl", "yaml", "yml", "md"]
-MAX_UPLOAD_MB = 20  # the server's limit too (server.maxUploadSize)
 
 ctx = chrome.page()
 st.title("Export")
@@ -46,127 +39,6 @@ st.caption(
 )
 
 
-# --- import a promptfoo config ------------------------------------------------------------------------
-def upload_name(name: str) -> str:
-    """An uploaded file's own name, without any folder the browser sent."""
-    base = Path(name.replace("\\", "/")).name
-    if not base or base.startswith("."):
-        raise InputError(f"uploaded file {name!r}: give it a plain name (not hidden, no folder)")
-    return base
-
-
-def read_upload(config, extras, labels_text: str) -> ImportedConfig:
-    """Write the uploads into a temporary folder (so ``file://`` names resolve) and parse the config there.
-
-    The importer reads only inside the config's folder (:func:`workbench.promptfoo.reading.referenced_file`),
-    so an upload reads the uploaded files and nothing else of the server."""
-    labels = [label.strip() for label in labels_text.split(",") if label.strip()] or None
-    with tempfile.TemporaryDirectory(prefix="promptfoo-upload-") as tmp:
-        folder = Path(tmp).resolve()
-        config_path = folder / upload_name(config.name)
-        config_path.write_bytes(config.getvalue())
-        for extra in extras or []:
-            name = upload_name(extra.name)
-            if name == config_path.name:
-                raise InputError(f"{name}: the extra files must not have the config's own name")
-            (folder / name).write_bytes(extra.getvalue())
-        try:
-            return parse_config(config_path, labels)
-        except WorkbenchError as exc:  # name the uploads, not the temporary folder
-            raise InputError(str(exc).replace(f"{folder}/", "").replace(str(folder), "the upload")) from None
-
-
-def importer() -> None:
-    if not ctx.can("edit"):  # importing exists to store prompts and samples: viewers do not upload at all
-        chrome.read_only(ctx, "import promptfoo configs")
-        return
-    st.caption(
-        "Upload a promptfooconfig.yaml, plus the files it refers to with file:// (tests CSV, prompt files): "
-        "they are read next to the config, by name. Prompts, OpenAI providers, tests and repeats translate; "
-        "what does not is listed."
-    )
-    left, right = st.columns(2)
-    config = left.file_uploader(
-        "promptfooconfig.yaml", type=["yaml", "yml"], max_upload_size=MAX_UPLOAD_MB, key="ex_pf_config"
-    )
-    extras = right.file_uploader(
-        "Files it refers to (optional)",
-        type=UPLOAD_TYPES,
-        accept_multiple_files=True,
-        max_upload_size=MAX_UPLOAD_MB,
-        key="ex_pf_files",
-    )
-    labels_text = st.text_input(
-        "Labels (optional, comma-separated)",
-        key="ex_pf_labels",
-        help="Only needed when the labels cannot be read from the config (an equals assertion, a JSON-schema "
-        "enum or the tests' label column).",
-    )
-    if config is None:
-        st.session_state.pop("_ex_pf_parsed", None)
-        return
-    token = (config.file_id, tuple(extra.file_id for extra in extras or []), labels_text)
-    parsed = st.session_state.get("_ex_pf_parsed")
-    imported = parsed[1] if parsed and parsed[0] == token else None
-    if imported is None:
-        with shown_errors():
-            imported = read_upload(config, extras, labels_text)
-            st.session_state["_ex_pf_parsed"] = (token, imported)  # not parsed again on every rerun
-    if imported is None:
-        return
-    st.markdown(f"**Prompts ({len(imported.prompts)})**")
-    for prompt in imported.prompts:
-        variables = ", ".join(prompt.variables) or "none"
-        st.markdown(
-            f"- **{plain(prompt.name)}** · labels {plain(', '.join(prompt.labels))} · variables {plain(variables)}"
-        )
-    with st.expander("The prompt files"):
-        for prompt in imported.prompts:
-            st.code(prompt.to_yaml(), language="yaml")
-    if imported.samples is None:
-        st.markdown("**Samples:** none (the config has no tests)")
-    else:
-        counts = ", ".join(f"{label} {n:,}" for label, n in imported.samples.label_counts().items())
-        st.markdown(
-            f"**Samples:** {len(imported.samples):,}, gold label in column **{plain(imported.label_column)}** "
-            f"({plain(counts)})"
-        )
-    temperatures = ", ".join("default" if t is None else f"{t:g}" for t in imported.temperatures)
-    st.markdown(
-        f"**Models:** {plain(', '.join(imported.models) or 'none')} · **temperatures:** "
-        f"{plain(temperatures or 'none')} · **repeats:** {imported.repeats}"
-    )
-    if imported.untranslated:
-        st.warning(
-            "Not translated:\n" + "\n".join(f"- {plain(line)}" for line in imported.untranslated),
-            icon=":material/warning:",
-        )
-    else:
-        st.caption("Everything in the config was translated.")
-    what = f"{len(imported.prompts)} prompt(s)" + (" and the samples" if imported.samples is not None else "")
-    if st.button(f"Store {what}", key="ex_pf_store", type="primary"):
-        with shown_errors():
-            ids = [
-                repo.save_prompt_version(
-                    ctx.engine, prompt, note=f"imported from {config.name}", created_by=ctx.user.id
-                ).id
-                for prompt in imported.prompts
-            ]
-            stored = None
-            if imported.samples is not None:
-                stored = repo.save_dataset(
-                    ctx.engine, imported.samples, source=f"promptfoo: {config.name}", created_by=ctx.user.id
-                )
-            st.session_state["sweep_prompt_ids"] = ids  # the Sweep page preselects these versions
-            where = f" and sample set “{plain(stored.name)}” (#{stored.id})" if stored else ""
-            plan = f"models {', '.join(imported.models) or '(choose)'}, temperatures {temperatures or '(choose)'}"
-            st.success(
-                f"Stored {len(ids)} prompt version(s){where}. On the Sweep page, pick {plain(plan)} and "
-                f"{imported.repeats} repeat(s) to run the same plan."
-            )
-            st.page_link("pages/sweep.py", label="Go to Sweep", icon=":material/play_circle:")
-
-
 runs = repo.list_runs(ctx.engine)
 if runs.empty:
     st.info(
@@ -175,22 +47,12 @@ if runs.empty:
     )
     st.page_link("pages/sweep.py", label="Go to Sweep", icon=":material/play_circle:")
     with st.expander("Import a promptfoo config", icon=":material/upload_file:"):
-        importer()
+        promptfoo_import.importer(ctx)
     st.stop()
 
 # --- which run: ?run=ID, else the latest ----------------------------------------------------------------
-options = {int(r.id): f"#{r.id} · {r.name} · {r.status} · {r.calls:,} calls" for r in runs.itertuples()}
-param = st.query_params.get("run")
-if param and param != st.session_state.get("_export_param"):
-    st.session_state["_export_param"] = param
-    if param.isdigit() and int(param) in options:
-        st.session_state["export_run"] = int(param)
-if st.session_state.get("export_run") not in options:
-    st.session_state["export_run"] = next(iter(options))
 left, right = st.columns(2)
-run_id = left.selectbox("Run", list(options), format_func=options.get, key="export_run")
-st.session_state["_export_param"] = str(run_id)
-st.query_params["run"] = str(run_id)
+run_id = run_picker(runs, "export_run", where=left)
 
 report = None
 with shown_errors():
@@ -201,7 +63,7 @@ if not answered:
     if report is not None:
         st.info("This run has no answers to export yet: pick another run, or follow its progress in the sidebar.")
     with st.expander("Import a promptfoo config", icon=":material/upload_file:"):
-        importer()
+        promptfoo_import.importer(ctx)
     st.stop()
 best = winner(answered)
 several = len({c["prompt_version_id"] for c in cells}) > 1
@@ -224,18 +86,7 @@ chosen = right.selectbox(
     help="The winner (★) has the highest accuracy; ties go to the lower cost, then the lower temperature.",
 )
 cell = answered[chosen]
-low, high = cell["accuracy_ci95"]
-p50 = cell["latency_p50_ms"]
-figures = {
-    "Accuracy": f"{cell['accuracy'] * 100:.1f}%",
-    "95% interval": f"{low * 100:.1f}–{high * 100:.1f}%" if low is not None else "none",
-    "Answers (n)": f"{cell['n']:,}",
-    "Cost per 1,000 items": format_usd(cell["cost_per_1k_usd"]),
-    "p50 latency": "unknown" if p50 is None else f"{p50:,.0f} ms",
-}
-with st.container(horizontal=True, gap="large"):  # each figure as wide as its text; wraps in a narrow window
-    for label, value in figures.items():
-        st.metric(label, value, width="content")
+view.cell_figures(cell)
 
 spec = samples = None
 with shown_errors():
@@ -330,34 +181,7 @@ elif fmt == "python":
     )
 
 # --- prompt library ------------------------------------------------------------------------------------
-st.subheader("Prompt library")
-prompt = spec.prompt
-writes = ctx.can("edit") and not ctx.hosted
-st.caption(
-    ("Write this prompt version into the prompts/ folder" if writes else "Download this prompt version as a file")
-    + ' to commit with your code; application code loads it with `workbench.prompts.load("NAME")`.'
-)
-save_name = st.text_input("Name (without .yaml)", value=prompt.name, key=f"export_save_name_{prompt.content_hash[:12]}")
-save_name = save_name.strip()
-named = replace(prompt, name=save_name) if NAME_PATTERN.match(save_name) and save_name != prompt.name else prompt
-write = None
-if ctx.can("edit"):  # file_output offers it locally; hosted, it says why there is only the download
-    write = lambda: library.save(prompt, save_name, ctx.settings.prompts_dir)  # noqa: E731
-if writes:
-    existing = ctx.settings.prompts_dir / f"{save_name}.yaml"
-    confirm = f"Replace the existing prompts/{plain(save_name)}.yaml"
-    if NAME_PATTERN.match(save_name) and existing.is_file() and not st.checkbox(confirm, key="export_overwrite"):
-        write = None
-file_output(
-    named.to_yaml(),
-    f"{named.name}.yaml",
-    hosted=ctx.hosted,
-    key="export_save",
-    write=write,
-    where="prompts/",
-    mime="text/yaml",
-    label="Download YAML",
-)
+view.library_section(ctx, spec.prompt)
 
 with st.expander("Import a promptfoo config", icon=":material/upload_file:"):
-    importer()
+    promptfoo_import.importer(ctx)

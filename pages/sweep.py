@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import pandas as pd
 import streamlit as st
 
-from workbench import budgets, runs
-from workbench.errors import BudgetError, InputError, WorkbenchError
+from workbench import runs
+from workbench.errors import InputError, WorkbenchError
 from workbench.pricing import format_usd
 from workbench.storage import repository as repo
 from workbench.sweep import parse_temperatures
 from workbench.ui import chrome, progress, services
+from workbench.ui import sweep_view as view
 from workbench.ui.widgets import dataset_for_prompt, dataset_options, plain, shown_errors, version_options
 
 ctx = chrome.page()
@@ -22,31 +22,7 @@ st.caption(
 )
 
 
-def cap_text(value: float | None) -> str:
-    return "no cap" if value is None else budgets.money(value)
-
-
-# --- spend so far -------------------------------------------------------------------------------
-caps = ctx.caps()
-left = budgets.remaining(ctx.engine, caps, ctx.user.id)
-with st.container(border=True):
-    m1, m2, m3, m4 = st.columns(4)
-    who = "you" if ctx.signed_in else "this workbench"
-    m1.metric(f"Spent by {who} today", budgets.money(left["user_spent_today_usd"]))
-    m2.metric("Left today", cap_text(left["user_left_today_usd"]), help=f"Daily cap {cap_text(caps.user_daily_usd)}")
-    m3.metric("Team, this month", budgets.money(left["team_spent_month_usd"]))
-    m4.metric(
-        "Left this month", cap_text(left["team_left_month_usd"]), help=f"Monthly cap {cap_text(caps.team_monthly_usd)}"
-    )
-    unknown = left["user_unknown_calls_today"] + left["team_unknown_calls_month"]
-    st.caption(
-        plain(
-            f"Caps: {cap_text(caps.per_run_usd)} per run, {cap_text(caps.user_daily_usd)} per person per day "
-            f"(UTC), {cap_text(caps.team_monthly_usd)} for the team per month. Runs paid with your own key count "
-            "against the per-run cap only."
-            + (f" Some calls ({unknown:,}) have no known price and are not in these sums." if unknown else "")
-        )
-    )
+view.spend_panel(ctx)
 
 if not ctx.can("run"):
     chrome.read_only(ctx, "run sweeps")
@@ -145,60 +121,10 @@ with shown_errors():
         name=run_name.strip(),
         concurrency=int(concurrency),
     )
-est = prepared.estimate if prepared else None
-if est is not None:
-    st.subheader("Before you run")
-    c1, c2, c3, c4 = st.columns(4)
-    c1.metric("Calls", f"{est['calls']:,}")
-    c2.metric("Stored, free", f"{est['stored']:,}")
-    c3.metric("New calls", f"{est['new_calls']:,}")
-    c4.metric("Est. cost of new calls", format_usd(est["est_new_usd"]))
-    table = pd.DataFrame(
-        [
-            {
-                "model": m["model"],
-                "calls": m["calls"],
-                "stored (free)": m["stored"],
-                "new calls": m["new_calls"],
-                "prompt tokens": m["prompt_tokens"],
-                "completion tokens (est.)": m["est_completion_tokens"],
-                "cost, all calls (est.)": format_usd(m["est_cost_usd"]),
-                "cost, new calls (est.)": format_usd(m["est_new_cost_usd"]),
-            }
-            for m in est["models"]
-        ]
-    )
-    st.dataframe(
-        table,
-        hide_index=True,
-        column_config={
-            c: st.column_config.NumberColumn(format="localized")
-            for c in ("calls", "stored (free)", "new calls", "prompt tokens", "completion tokens (est.)")
-        },
-    )
-    st.caption(f"Estimates: {plain(est['estimate'])}.")
-    for note in est["notes"]:
-        st.info(plain(note))
-
-
-def refusal_text(refusal: WorkbenchError, est: dict) -> str:
-    """The core's one-line refusal, with what to do about it on this screen."""
-    if isinstance(refusal, BudgetError) and est["est_new_usd"] is None:
-        unknown = ", ".join(m["model"] for m in est["models"] if m["est_cost_usd"] is None)
-        return (
-            f"Not run: the price of {plain(unknown)} is unknown, so the budget cannot be enforced. Set Budget to "
-            "0 (no cap) or add the model to the price catalog (WORKBENCH_CATALOG, or the team price table)."
-        )
-    if isinstance(refusal, BudgetError):
-        return (
-            f"Not run: {plain(refusal)}. Raise the budget, make the sweep smaller, use your own key, or ask an admin."
-        )
-    return f"Not run: {plain(refusal)}."
-
-
-if prepared is not None and prepared.refusal is not None:
-    show = st.error if isinstance(prepared.refusal, BudgetError) else st.warning
-    show(refusal_text(prepared.refusal, prepared.estimate))
+if prepared is not None:
+    view.estimate_panel(prepared.estimate)
+    if prepared.refusal is not None:
+        view.refusal(prepared.refusal, prepared.estimate)
 
 runnable = prepared is not None and prepared.ok
 if st.button("Run sweep", type="primary", disabled=not runnable, key="sweep_run") and runnable:

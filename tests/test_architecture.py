@@ -245,3 +245,12 @@ def test_importing_the_core_creates_nothing_and_reads_no_settings(tmp_path):
     assert list(work.iterdir()) == []
     assert list(home.iterdir()) == []
     assert not (tmp_path / "should-not-exist.db").exists()
+
+
+PAGE_LINES = 200
+
+
+def test_pages_are_thin():
+    """A page reads like its screen: its logic lives in workbench/ui/ helpers and the core's use cases."""
+    long = {p.name: n for p in sorted((ROOT / "pages").glob("*.py")) if (n := len(p.read_text().splitlines())) >= 200}
+    assert long == {}, f"pages of {PAGE_LINES} lines or more: {long}"

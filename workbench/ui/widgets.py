@@ -11,6 +11,7 @@ import pandas as pd
 import streamlit as st
 from sqlalchemy.engine import Engine
 
+from workbench import budgets
 from workbench.errors import WorkbenchError
 from workbench.storage import repository as repo
 
@@ -71,6 +72,11 @@ def dataset_for_prompt(datasets: dict[int, str], prompt_name: str) -> int | None
     return None
 
 
+def cap_text(value: float | None) -> str:
+    """A budget cap as shown: an amount, or "no cap"."""
+    return "no cap" if value is None else budgets.money(value)
+
+
 def run_label(row) -> str:
     return f"#{row.id} · {row.name} · {row.status}"
 
@@ -118,3 +124,22 @@ def mine_only(signed_in: bool, key: str, what: str = "things") -> bool:
     if not signed_in:
         return False
     return st.toggle("Mine only", key=key, help=f"Only {what} you made")
+
+
+def run_picker(runs: pd.DataFrame, key: str, recent: int | None = None, where=st) -> int:
+    """A run selectbox that follows ``?run=ID`` (a shared link), else ``recent``, else the newest run.
+
+    The choice is written back to the URL, so the page's address names the run it shows.
+    """
+    options = {int(r.id): f"#{r.id} · {r.name} · {r.status} · {r.calls:,} calls" for r in runs.itertuples()}
+    param, seen = st.query_params.get("run"), f"_{key}_param"
+    if param and param != st.session_state.get(seen):
+        st.session_state[seen] = param
+        if param.isdigit() and int(param) in options:
+            st.session_state[key] = int(param)
+    if st.session_state.get(key) not in options:
+        st.session_state[key] = recent if recent in options else next(iter(options))
+    run_id = where.selectbox("Run", list(options), format_func=options.get, key=key)
+    st.session_state[seen] = str(run_id)
+    st.query_params["run"] = str(run_id)
+    return run_id

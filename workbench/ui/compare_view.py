@@ -1,0 +1,133 @@
+"""The Compare page's tables and chart grid, built from a run's report (``workbench.metrics.build_report``)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from workbench import charts, metrics
+from workbench.pricing import format_usd
+
+Cell = dict[str, Any]
+
+
+def same_cell(a: Cell, b: Cell | None) -> bool:
+    return b is not None and all(a[k] == b[k] for k in ("model", "temperature", "prompt_version_id"))
+
+
+def pct(value: float | None) -> float | None:
+    return None if value is None else value * 100
+
+
+def leaderboard(cells: list[Cell], rec: dict[str, Any] | None, several: bool, repeats: int) -> pd.DataFrame:
+    """One row per cell; the recommended and the most accurate cell are marked."""
+
+    def marker(cell: Cell) -> str:
+        if same_cell(cell, rec):
+            return " ★ recommended"
+        return " · best accuracy" if rec and same_cell(cell, rec["best"]) else ""
+
+    return pd.DataFrame(
+        [
+            {
+                **({"prompt": c["prompt_name"]} if several else {}),
+                "model": c["model"] + marker(c),
+                "temperature": c["temperature"],
+                "answers": c["n"],
+                "accuracy %": pct(c["accuracy"]),
+                "95% interval": "–".join(f"{v * 100:.1f}" for v in c["accuracy_ci95"])
+                if c["accuracy_ci95"][0] is not None
+                else "",
+                "macro-F1": c["macro_f1"],
+                **({"consistency %": pct(c["consistency"])} if repeats > 1 else {}),
+                "unparsed": c["unparsed"],
+                "errors": c["errors"],
+                "cost per 1k": format_usd(c["cost_per_1k_usd"]),
+                "p50 latency ms": c["latency_p50_ms"],
+            }
+            for c in cells
+        ]
+    )
+
+
+def per_class(cell: Cell) -> pd.DataFrame:
+    return pd.DataFrame(
+        [{"label": label, **scores} for label, scores in cell["per_class"].items()],
+        columns=["label", "precision", "recall", "f1", "support"],
+    )
+
+
+def confusion_squares(cell: Cell) -> list[tuple[str, str, int]]:
+    """(gold, answered, count) of every non-empty square, mistakes first, biggest first."""
+    conf = cell["confusion"]
+    squares = [
+        (gold, predicted, conf["matrix"][i][j])
+        for i, gold in enumerate(conf["labels"])
+        for j, predicted in enumerate(conf["columns"])
+        if conf["matrix"][i][j]
+    ]
+    squares.sort(key=lambda s: (s[0] == s[1], -s[2]))
+    return squares
+
+
+def expand_variables(table: pd.DataFrame) -> pd.DataFrame:
+    """The sample's variables as columns (they are stored as one JSON object per row)."""
+    if "variables" not in table.columns or table.empty:
+        return table
+    values = pd.DataFrame([json.loads(v) if v else {} for v in table["variables"]], index=table.index)
+    return pd.concat([table.drop(columns=["variables"]), values], axis=1)
+
+
+def paired_tests(pairs: list[dict[str, Any]], several: bool) -> pd.DataFrame:
+    return pd.DataFrame(
+        [
+            {
+                "A": metrics.cell_name(p["a"], several),
+                "B": metrics.cell_name(p["b"], several),
+                "paired answers": p["n"],
+                "A right, B wrong": p["a_only_correct"],
+                "B right, A wrong": p["b_only_correct"],
+                "A − B accuracy (points)": pct(p["diff"]),
+                "95% interval": "–".join(f"{v * 100:+.1f}" for v in p["diff_ci95"])
+                if p["diff_ci95"][0] is not None
+                else "",
+                "McNemar p": p["mcnemar_p"],
+            }
+            for p in pairs
+        ]
+    )
+
+
+CHART_HEIGHT = 420  # the whole chart, title and axes included: tall enough for the long axis titles
+
+
+def leaderboard_columns() -> dict[str, Any]:
+    return {
+        "accuracy %": st.column_config.NumberColumn(format="%.1f"),
+        "consistency %": st.column_config.NumberColumn(format="%.1f"),
+        "macro-F1": st.column_config.NumberColumn(format="%.3f"),
+        "temperature": st.column_config.NumberColumn(format="%g"),
+        "p50 latency ms": st.column_config.NumberColumn(format="%.0f"),
+    }
+
+
+def chart_grid(report: dict[str, Any], frame: pd.DataFrame, temperatures: int, repeats: int) -> None:
+    """Cost vs accuracy, latency, and (when the run varies them) accuracy and consistency by temperature."""
+    left, right = st.columns([3, 2])
+    left.altair_chart(charts.cost_vs_accuracy(report), height=CHART_HEIGHT, key="cmp_cost")
+    right.altair_chart(charts.latency_distribution(frame), height=CHART_HEIGHT, key="cmp_latency")
+    left, right = st.columns(2)
+    if temperatures > 1:
+        left.altair_chart(charts.accuracy_vs_temperature(report), height=CHART_HEIGHT, key="cmp_acc")
+    else:
+        left.info("Accuracy by temperature needs a run with 2 or more temperatures: set them on the Sweep page.")
+    if repeats > 1 and temperatures > 1:
+        right.altair_chart(charts.consistency_vs_temperature(report), height=CHART_HEIGHT, key="cmp_consistency")
+    else:
+        right.info(
+            "Consistency by temperature needs a run with 2 or more repeats and temperatures: set them on the Sweep "
+            "page."
+        )
