@@ -11,7 +11,7 @@ from workbench import charts, metrics
 from workbench.storage import repository as repo
 from workbench.ui import chrome
 from workbench.ui import compare_view as view
-from workbench.ui.results import csv_bytes, run_report
+from workbench.ui.results import csv_bytes, draw, run_view
 from workbench.ui.widgets import capped_table, plain, run_picker, shown_errors
 
 DISAGREEMENT_CAP = 200
@@ -49,11 +49,12 @@ with st.expander("What counts as good enough"):
         help="The recommendation is the cheapest cell whose accuracy is within this many points of the best.",
     )
 
-report = None
+results = None
 with shown_errors():
-    frame, labels, report = run_report(ctx.engine, run_id, tolerance_points / 100)
-if report is None:
+    results = run_view(ctx.engine, run_id, tolerance_points / 100)  # shared by every session showing this run
+if results is None:
     st.stop()
+frame, report = results.frame, results.report
 cells = report["cells"]
 if not any(c["n"] for c in cells):
     st.info("This run has no answers yet. Follow its progress in the sidebar, or resume it on the Runs page.")
@@ -85,7 +86,7 @@ st.caption(
 )
 
 # --- charts ------------------------------------------------------------------------------------------
-view.chart_grid(report, frame, len(json.loads(run.temperatures_json)), run.repeats)
+view.chart_grid(results, len(json.loads(run.temperatures_json)), run.repeats)
 
 # --- one cell: confusion matrix and drill-down --------------------------------------------------------
 st.subheader("Confusion matrix")
@@ -94,7 +95,7 @@ default = next((i for i, c in enumerate(cells) if view.same_cell(c, rec)), 0)
 chosen = st.selectbox("Cell", range(len(cells)), index=default, format_func=names.__getitem__, key=f"cmp_cell_{run_id}")
 cell = cells[chosen]
 left, right = st.columns([3, 2])
-left.altair_chart(charts.confusion_heatmap(cell), key="cmp_confusion")
+draw(left, results, f"confusion {chosen}", lambda: charts.confusion_heatmap(cell), key="cmp_confusion")
 with right:
     st.markdown("**Per label**")
     st.dataframe(
@@ -125,11 +126,11 @@ if square is not None:
 
 # --- disagreements and hard set ------------------------------------------------------------------------
 st.subheader("Where the answers disagree")
-hard = metrics.hard_set(frame)
+hard = results.memo("hard set", lambda: metrics.hard_set(frame))
 if not hard:
     st.caption("Every answered sample got the same label from every cell and repeat.")
 else:
-    table = view.expand_variables(metrics.disagreements(frame))
+    table = results.memo("disagreements", lambda: view.expand_variables(metrics.disagreements(frame)))
     st.caption(
         f"{len(hard):,} sample(s) where cells (or a cell's repeats) answered differently; one column per cell, "
         "repeats joined by “/”."
@@ -178,7 +179,7 @@ a.download_button(
 )
 b.download_button(
     "Download every answer (CSV)",
-    csv_bytes(metrics.per_sample(frame)),
+    lambda: results.memo("answers csv", lambda: csv_bytes(metrics.per_sample(frame))),  # made when clicked
     file_name=f"run-{run.id}-answers.csv",
     mime="text/csv",
 )

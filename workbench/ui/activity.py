@@ -66,8 +66,12 @@ def _shared(database: str, here: tuple[int, ...], _engine: Engine) -> Activity:
     return _read(_engine)
 
 
-def current(ctx: Context) -> Activity:
-    """The running sweeps, at most :data:`POLL_S` old; read afresh as soon as a sweep of this server
-    process starts or ends (its job list is part of the cache key), so a Run click shows at once."""
+def current(ctx: Context, fresh: bool = False) -> Activity:
+    """The running sweeps: ``fresh`` from the database (a page drawn because someone navigated or
+    clicked), else at most :data:`POLL_S` old (what the polls of every session share). The shared read
+    is also made afresh as soon as a sweep of this server process starts or ends (its job list is part
+    of the cache key), so a Run click shows at once."""
     engine = ctx.engine
+    if fresh:
+        return _read(engine)
     return _shared(engine.url.render_as_string(hide_password=True), tuple(sorted(ctx.jobs.running())), engine)

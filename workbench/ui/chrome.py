@@ -37,6 +37,7 @@ from workbench.ui.widgets import plain
 PRODUCT = "Prompt workbench"
 KEY_FIELD = "_workbench_key_field"
 WATCHING = "_workbench_watching"  # the sidebar polls: a sweep was running at its last look
+FRESH = "_workbench_activity"  # what this rerun of the whole page read from the database
 FRAMED = "_workbench_framed"  # set by frame(), consumed by page(): "app.py ran in this rerun"
 ADMIN_PAGES = frozenset({"pages/admin.py"})  # in the navigation only for admins
 ROLE_NOTES = {
@@ -226,14 +227,16 @@ def connection(ctx: Context) -> None:
 def running_sweeps(ctx: Context) -> None:
     """The running sweeps, live while there are any: the fragment polls only then (every
     :data:`activity.POLL_S`, from one read shared by all sessions), and stops by rerunning the page
-    once the last one ends, so an idle tab costs the server nothing."""
-    watching = activity.current(ctx).watching
-    st.session_state[WATCHING] = watching
-    st.fragment(_running_sweeps, run_every=activity.POLL_S if watching else None)(ctx)
+    once the last one ends, so an idle tab costs the server nothing. A page drawn because someone
+    navigated or clicked reads the database afresh."""
+    now = activity.current(ctx, fresh=True)
+    st.session_state[WATCHING] = now.watching
+    st.session_state[FRESH] = now
+    st.fragment(_running_sweeps, run_every=activity.POLL_S if now.watching else None)(ctx)
 
 
 def _running_sweeps(ctx: Context) -> None:
-    now = activity.current(ctx)
+    now = st.session_state.pop(FRESH, None) or activity.current(ctx)  # a poll: the shared read
     if st.session_state.get(WATCHING) and not now.watching:
         st.session_state[WATCHING] = False
         st.rerun(scope="app")  # the sweep ended: redraw the page (its figures changed) and stop polling

@@ -10,6 +10,7 @@ import streamlit as st
 
 from workbench import charts, metrics
 from workbench.pricing import format_usd
+from workbench.ui.results import RunView, draw
 
 Cell = dict[str, Any]
 
@@ -114,18 +115,28 @@ def leaderboard_columns() -> dict[str, Any]:
     }
 
 
-def chart_grid(report: dict[str, Any], frame: pd.DataFrame, temperatures: int, repeats: int) -> None:
-    """Cost vs accuracy, latency, and (when the run varies them) accuracy and consistency by temperature."""
+def chart_grid(results: RunView, temperatures: int, repeats: int) -> None:
+    """Cost vs accuracy, latency, and (when the run varies them) accuracy and consistency by temperature.
+
+    Each chart's spec is built once per run version for every session (:func:`workbench.ui.results.draw`)."""
+    report, frame = results.report, results.frame
     left, right = st.columns([3, 2])
-    left.altair_chart(charts.cost_vs_accuracy(report), height=CHART_HEIGHT, key="cmp_cost")
-    right.altair_chart(charts.latency_distribution(frame), height=CHART_HEIGHT, key="cmp_latency")
+    draw(left, results, "cost", lambda: charts.cost_vs_accuracy(report), height=CHART_HEIGHT, key="cmp_cost")
+    draw(right, results, "latency", lambda: charts.latency_distribution(frame), height=CHART_HEIGHT, key="cmp_latency")
     left, right = st.columns(2)
     if temperatures > 1:
-        left.altair_chart(charts.accuracy_vs_temperature(report), height=CHART_HEIGHT, key="cmp_acc")
+        draw(left, results, "acc", lambda: charts.accuracy_vs_temperature(report), height=CHART_HEIGHT, key="cmp_acc")
     else:
         left.info("Accuracy by temperature needs a run with 2 or more temperatures: set them on the Sweep page.")
     if repeats > 1 and temperatures > 1:
-        right.altair_chart(charts.consistency_vs_temperature(report), height=CHART_HEIGHT, key="cmp_consistency")
+        draw(
+            right,
+            results,
+            "consistency",
+            lambda: charts.consistency_vs_temperature(report),
+            height=CHART_HEIGHT,
+            key="cmp_consistency",
+        )
     else:
         right.info(
             "Consistency by temperature needs a run with 2 or more repeats and temperatures: set them on the Sweep "

@@ -65,6 +65,12 @@ def run_view(engine: Engine, run_id: int, tolerance: float) -> RunView:
     return _view(engine.url.render_as_string(hide_password=True), run_id, state, tolerance, engine)
 
 
+def draw(where: Any, view: RunView, name: str, build: Callable[[], Any], **kwargs: Any) -> None:
+    """Draw the chart ``build()`` makes of ``view`` in ``where`` (a column, a container or ``st``); its spec
+    is built and serialised once per run version for every session (``kwargs`` go to ``vega_lite_chart``)."""
+    where.vega_lite_chart(view.chart(name, build), **kwargs)
+
+
 def run_report(
     engine: Engine, run_id: int, tolerance: float
 ) -> tuple[pd.DataFrame, dict[int, list[str]], dict[str, Any]]:
