@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import streamlit as st
 
 from workbench import runs
@@ -139,7 +141,6 @@ if st.button("Run sweep", type="primary", disabled=not runnable, key="sweep_run"
 
 
 # --- the run started from this session ------------------------------------------------------------
-@st.fragment(run_every=1)
 def watch(run_id: int) -> None:
     try:
         run = repo.get_run(ctx.engine, run_id)
@@ -174,4 +175,8 @@ def watch(run_id: int) -> None:
 
 
 if "sweep_run_id" in st.session_state:
-    watch(st.session_state["sweep_run_id"])
+    watched, active = st.session_state["sweep_run_id"], False
+    with contextlib.suppress(WorkbenchError):  # a deleted run: watch() says so
+        active = repo.get_run(ctx.engine, watched).status in progress.ACTIVE
+    # Follow the run every second while it runs; once it has ended, the page stops polling.
+    st.fragment(watch, run_every=1 if active else None)(watched)
