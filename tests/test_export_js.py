@@ -67,13 +67,14 @@ def test_javascript_port_matches_the_python_rule(tmp_path: Path) -> None:
 
 
 def test_promptfoo_assertion_scores_like_the_workbench(tmp_path: Path) -> None:
-    body = assertion_js(LABELS3, "gold")
+    body = assertion_js(LABELS3)
     checks = [(output, gold) for output, _ in PARSE_CASES[:11] for gold in ("positive", "negative")]
     checks.append(({"sentiment": "negative"}, "negative"))  # promptfoo hands JSON answers over parsed
     source = (
         f"const check = new Function('output', 'context', {json.dumps(body)});\n"
         f"const checks = {json.dumps(checks)};\n"
-        "console.log(JSON.stringify(checks.map(([o, g]) => check(o, { vars: { gold: g } }))));\n"
+        "console.log(JSON.stringify(checks.map(([o, g]) =>"
+        " check(o, { vars: { label: 'positive' }, test: { metadata: { workbench_gold: g } } }))));\n"
     )
     got = json.loads(run_node(tmp_path, source))
     expected = [parse_label(o if isinstance(o, str | None) else json.dumps(o), LABELS3) == g for o, g in checks]
@@ -83,7 +84,7 @@ def test_promptfoo_assertion_scores_like_the_workbench(tmp_path: Path) -> None:
 
 def test_promptfoo_assertion_survives_nunjucks() -> None:
     """promptfoo renders assertion values with nunjucks: the code must hold no tag openers, whatever the labels."""
-    body = assertion_js(["{{a}}", "{% b %}", "{#c#}"], "gold{{x}}")
+    body = assertion_js(["{{a}}", "{% b %}", "{#c#}"])
     assert not any(opener in body for opener in ("{{", "{%", "{#"))
     assert "\\u007b\\u007ba\\u007d\\u007d" in body
 
@@ -253,13 +254,15 @@ console.log(JSON.stringify({ messages: cases.map(render), assertion: env.renderS
 def test_promptfoo_prompt_renders_in_nunjucks_as_the_workbench_renders_it(
     tmp_path: Path, nunjucks_module: Path
 ) -> None:
-    """Literal braces, {% raw %} and {{ not a var }} in the prompt reach the model unchanged under nunjucks."""
+    """Literal braces, {% raw %} and {{ not a var }} in the prompt and in the samples reach the model unchanged."""
     import yaml
 
-    config = yaml.safe_load(render(SPEC, "promptfoo", samples_for(PROMPT, [("positive", {"text": "x"})])))
+    texts = [*INPUTS, NASTY, "{% endraw %} }} {#", "{{ env.HOME }} {{label}}", "{", "x}}{{y", "trailing\n"]
+    samples = samples_for(PROMPT, [("positive", {"text": t}) for t in texts])
+    config = yaml.safe_load(render(SPEC, "promptfoo", samples))
     raw = config["prompts"][0]["raw"]
     assertion = config["defaultTest"]["assert"][0]["value"]
-    cases = [{"text": t} for t in (*INPUTS, NASTY, "{% endraw %} }} {#")]
+    cases = [test["vars"] for test in config["tests"]]
     data = tmp_path / "data.json"
     data.write_text(json.dumps({"raw": raw, "assertion": assertion, "cases": cases}), encoding="utf-8")
     script = tmp_path / "render.cjs"
@@ -267,7 +270,8 @@ def test_promptfoo_prompt_renders_in_nunjucks_as_the_workbench_renders_it(
     done = run([node_or_skip(), str(script), str(nunjucks_module), str(data)], tmp_path, dict(os.environ))
     assert done.returncode == 0, done.stderr.decode()
     rendered = json.loads(done.stdout.decode("utf-8"))
-    assert rendered["messages"] == [request_body(PROMPT, "gpt-4.1-nano", 0.0, case)["messages"] for case in cases]
+    expected = [request_body(PROMPT, "gpt-4.1-nano", 0.0, {"text": t})["messages"] for t in texts]
+    assert rendered["messages"] == expected
     assert rendered["assertion"] == assertion  # promptfoo renders assertion values too: ours has no tags
 
 
@@ -275,8 +279,10 @@ def test_promptfoo_export_refuses_names_nunjucks_would_misread() -> None:
     with pytest.raises(InputError, match=r"\{\{user.name\}\}"):
         to_nunjucks("Hello {{user.name}}", "prompt 'x'")
     assert to_nunjucks("plain {{ text }}", "p") == "plain {{ text }}"
-    assert to_nunjucks("a {b} {{text}}", "p") == "{% raw %}a {b} {% endraw %}{{text}}"
-    assert to_nunjucks("{% raw %}", "p") == "{% raw %}{%{% endraw %}{% raw %} raw %}{% endraw %}"
+    assert to_nunjucks("a {b} {{text}}", "p") == "a {b} {{text}}"
+    assert to_nunjucks("a {{{text}}", "p") == "a {{ '{' }}{{text}}"
+    assert to_nunjucks("{% raw %} {#", "p") == "{{ '{' }}% raw %} {{ '{' }}#"
+    assert to_nunjucks("Review: {{ text }}", "p", joined={"text"}) == "Review: {{ text.parts | join('') }}"
 
 
 def test_promptfoo_export_needs_the_prompt_variables_in_the_samples() -> None:
@@ -285,3 +291,61 @@ def test_promptfoo_export_needs_the_prompt_variables_in_the_samples() -> None:
         render(SPEC, "promptfoo", wrong)
     with pytest.raises(InputError, match="at least one"):
         render_promptfoo(PROMPT, [], None)
+
+
+def test_promptfoo_export_keeps_the_gold_label_out_of_the_vars() -> None:
+    """promptfoo substitutes vars into {{name}} inside other vars: a gold var would leak into '{{label}}'."""
+    import yaml
+
+    samples = samples_for(PROMPT, [("negative", {"text": "I rate it {{label}}"}), ("positive", {"text": "fine"})])
+    config = yaml.safe_load(render(SPEC, "promptfoo", samples))
+    assert [test["vars"] for test in config["tests"]] == [
+        {"text": {"parts": ["I rate it {", "{label}}"]}},
+        {"text": {"parts": ["fine"]}},  # a variable with one such text is written in parts throughout
+    ]
+    assert [test["metadata"] for test in config["tests"]] == [
+        {"workbench_gold": "negative"},
+        {"workbench_gold": "positive"},
+    ]
+    assert "context.test.metadata" in config["defaultTest"]["assert"][0]["value"]
+    assert "context.vars" not in config["defaultTest"]["assert"][0]["value"]
+
+
+def test_promptfoo_export_quotes_text_that_yaml_1_2_reads_as_numbers() -> None:
+    """promptfoo reads YAML 1.2 (js-yaml): 0o17, 1e3 and .5 are numbers there but plain text to PyYAML."""
+    from workbench.export.jsyaml import load
+
+    texts = [
+        "0o17",
+        "1e3",
+        ".5",
+        "+1",
+        "0x1F",
+        "Yes",
+        "on",
+        "12:30",
+        "1_000",
+        "2024-01-01",
+        "null",
+        "~",
+        "True",
+        "-.inf",
+    ]
+    samples = samples_for(PROMPT, [("positive", {"text": t}) for t in texts])
+    config = load(render(SPEC, "promptfoo", samples))
+    assert [test["vars"]["text"] for test in config["tests"]] == texts
+
+
+def test_promptfoo_export_carries_the_pass_rate_threshold_and_a_runnable_command() -> None:
+    import yaml
+
+    from workbench.export.promptfoo_yaml import PROMPTFOO_VERSION
+
+    text = render(SPEC, "promptfoo", samples_for(PROMPT, [("positive", {"text": "x"})]), margin=0.1)
+    assert yaml.safe_load(text)["env"] == {"PROMPTFOO_PASS_RATE_THRESHOLD": "77.5"}  # 87.5% measured - 10 points
+    assert f"npx promptfoo@{PROMPTFOO_VERSION} eval -c promptfooconfig.yaml" in text
+    assert "@latest" not in text and "below 77.5%" in text
+    unmeasured = render(ExportSpec(PROMPT, "gpt-4.1-nano", 0.0), "promptfoo")
+    assert "env" not in yaml.safe_load(unmeasured) and "exits 100 when any test fails" in unmeasured
+    with pytest.raises(InputError, match="margin"):
+        render(SPEC, "promptfoo", margin=float("nan"))

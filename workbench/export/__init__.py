@@ -8,6 +8,7 @@ request that was measured; the Python formats embed :mod:`workbench.scoring` its
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
@@ -37,8 +38,8 @@ def render(
     values: Mapping[str, object] | None = None,
 ) -> str:
     """The export text. ``samples`` feed the promptfoo tests and the pytest cases; ``margin`` is how far
-    below the measured accuracy the pytest threshold sits; ``values`` fill the variables of the curl and
-    JSON exports (left as ``{{name}}`` otherwise)."""
+    below the measured accuracy the pytest threshold and promptfoo's pass-rate threshold sit; ``values``
+    fill the variables of the curl and JSON exports (left as ``{{name}}`` otherwise)."""
     if fmt == "python":
         return render_python(spec)
     if fmt == "typescript":
@@ -48,10 +49,19 @@ def render(
     if fmt == "json":
         return render_json(spec, values)
     if fmt == "promptfoo":
-        return render_promptfoo(spec.prompt, [(spec.model, spec.temperature)], samples, header=header_lines(spec))
+        threshold = None if spec.accuracy is None else spec.accuracy - _margin(margin)
+        return render_promptfoo(
+            spec.prompt, [(spec.model, spec.temperature)], samples, header=header_lines(spec), threshold=threshold
+        )
     if fmt == "pytest":
         return render_pytest(spec, samples, margin)
     raise InputError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
+
+
+def _margin(margin: float) -> float:
+    if isinstance(margin, bool) or not isinstance(margin, int | float) or not math.isfinite(margin):
+        raise InputError(f"export: margin must be a number (got {margin!r})")
+    return float(margin)
 
 
 def filename(spec: ExportSpec, fmt: str) -> str:

@@ -23,7 +23,7 @@ from typing import Any
 
 from workbench.datasets import SampleSet
 from workbench.errors import InputError
-from workbench.export.promptfoo_yaml import METADATA_LABEL_COLUMN, METADATA_LABELS
+from workbench.export.promptfoo_yaml import METADATA_LABEL_COLUMN, METADATA_LABELS, THRESHOLD_ENV
 from workbench.promptfile import PromptFile
 from workbench.promptfoo.cases import equals_values, gold_samples, read_cases
 from workbench.promptfoo.providers import read_providers
@@ -63,10 +63,14 @@ def parse_config(path: str | Path, labels: Sequence[str] | None = None) -> Impor
     base = path.parent
     notes = Notes()
     description = str(data.get("description") or "").strip()
-    known = {"description", "prompts", "providers", "targets", "tests", "defaultTest", "evaluateOptions"}
+    known = {"description", "prompts", "providers", "targets", "tests", "defaultTest", "evaluateOptions", "env"}
     for key in data:
         if key not in known and key not in ("tags", "metadata", "derivedMetrics"):
             notes.add(f"{key}: not translated")
+    env = data.get("env")
+    for key in env if isinstance(env, Mapping) else ([] if env is None else ["(not a mapping)"]):
+        if key != THRESHOLD_ENV:  # the pass-rate threshold only sets promptfoo's exit code
+            notes.add(f"env {key}: not translated (the workbench reads its settings from its own environment)")
 
     cells, provider_params = read_providers(data.get("providers", data.get("targets")), notes)
     raw_prompts = read_prompts(data.get("prompts"), base, path, notes)

@@ -13,7 +13,7 @@ from typing import Any
 
 from workbench.datasets import MAX_FIELD, Sample, SampleSet
 from workbench.errors import InputError
-from workbench.export.promptfoo_yaml import ASSERTION_MARK
+from workbench.export.promptfoo_yaml import ASSERTION_MARK, METADATA_GOLD, PARTS
 from workbench.promptfoo.reading import Notes, read_yaml, referenced_file, resolve_files, short
 
 csv.field_size_limit(MAX_FIELD)
@@ -33,6 +33,7 @@ class Case:
     vars: dict[str, Any]
     asserts: list[Any]
     row: int = 0  # CSV row (header = 1) or JSONL line of a test file; 0 for inline tests
+    gold: str | None = None  # the gold label our own export keeps in the test's metadata
 
 
 def expected_assertion(value: str) -> dict[str, Any]:
@@ -109,7 +110,9 @@ def _inline_test(item: Any, where: str, notes: Notes, row: int = 0) -> Case:
     variables = item.get("vars") or {}
     if not isinstance(variables, Mapping):
         raise InputError(f"{where}: vars must be a mapping")
-    return Case(where, dict(variables), list(item.get("assert") or []), row)
+    metadata = item.get("metadata")
+    gold = metadata.get(METADATA_GOLD) if isinstance(metadata, Mapping) else None
+    return Case(where, dict(variables), list(item.get("assert") or []), row, gold if isinstance(gold, str) else None)
 
 
 def read_cases(raw: Any, base: Path, config: Path, notes: Notes) -> list[Case]:
@@ -136,6 +139,9 @@ def _var_text(value: Any, base: Path, config: Path) -> str | None:
         return str(int(value))
     if isinstance(value, int | float):
         return str(value)
+    if isinstance(value, Mapping) and set(value) == {PARTS} and isinstance(value[PARTS], list):
+        parts = value[PARTS]  # the export's form of a text promptfoo must not change; the prompt joins it
+        return "".join(parts) if all(isinstance(p, str) for p in parts) else None
     if isinstance(value, str) and value.startswith("file://"):
         if Path(value).suffix.lower() not in (".txt", ".md", ".html", ".xml", ".csv"):
             return None
@@ -206,7 +212,10 @@ def gold_samples(
             continue
         texts = {k: v for k, v in values.items() if v is not None}
         equals = set(default_equals + equals_values(test.asserts, bool(own_labels), notes))
-        if len(equals) > 1:
+        if test.gold is not None and own_labels and not equals:
+            rows.append((texts, test.gold, test.row))
+            from_var = False
+        elif len(equals) > 1:
             notes.add(f"{test.where}: several different equals assertions; test skipped")
         elif equals:
             rows.append((texts, equals.pop(), test.row))

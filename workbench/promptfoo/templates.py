@@ -17,6 +17,10 @@ from workbench.templating import VARIABLE
 _RAW_BLOCK = re.compile(r"\{%\s*raw\s*%\}(.*?)\{%\s*endraw\s*%\}", re.S)
 _TAG = re.compile(r"\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}|\{\{|\{%|\{#", re.S)
 _SIMPLE_VAR = re.compile(r"^\{\{\s*[A-Za-z_][A-Za-z0-9_]*\s*\}\}$")
+# A string literal ({{ '{' }}, how the export writes a brace nunjucks could misread) and a variable
+# written as {parts: [...]} joined back (the export's form for texts promptfoo would otherwise change).
+_STRING = re.compile(r"""^\{\{\s*(?:'([^'\\]*)'|"([^"\\]*)")\s*\}\}$""")
+_JOINED_VAR = re.compile(r"""^\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\.parts\s*\|\s*join\(\s*(?:''|"")\s*\)\s*\}\}$""")
 
 
 @dataclass
@@ -104,24 +108,47 @@ def read_prompts(raw: Any, base: Path, config: Path, notes: Notes) -> list[RawPr
 
 
 def _template(content: str) -> tuple[str, list[str]]:
-    """promptfoo template -> workbench template, and the nunjucks constructs that cannot be translated."""
+    """promptfoo template -> workbench template, and the nunjucks constructs that cannot be translated.
+
+    Plain ``{{var}}`` stays; ``{% raw %}`` blocks and string literals (``{{ '{' }}``) become their
+    text; ``{{ name.parts | join('') }}`` becomes ``{{name}}`` (the var's parts are joined when the
+    tests are read). Literal text that would read as a workbench ``{{name}}`` cannot be kept.
+    """
     bad: list[str] = []
     out: list[str] = []
+    variables = 0
 
     def check(segment: str) -> None:
-        bad.extend(short(m.group(0), 40) for m in _TAG.finditer(segment) if not _SIMPLE_VAR.match(m.group(0)))
-        out.append(segment)
+        nonlocal variables
+        position = 0
+        for match in _TAG.finditer(segment):
+            out.append(segment[position : match.start()])
+            tag = match.group(0)
+            literal, joined = _STRING.match(tag), _JOINED_VAR.match(tag)
+            if _SIMPLE_VAR.match(tag):
+                out.append(tag)
+                variables += 1
+            elif joined:
+                out.append(f"{{{{{joined.group(1)}}}}}")
+                variables += 1
+            elif literal:
+                out.append(literal.group(1) if literal.group(1) is not None else literal.group(2))
+            else:
+                bad.append(short(tag, 40))
+                out.append(tag)
+            position = match.end()
+        out.append(segment[position:])
 
     position = 0
     for block in _RAW_BLOCK.finditer(content):
         check(content[position : block.start()])
-        literal = block.group(1)
-        if VARIABLE.search(literal):
-            bad.append(short(block.group(0), 40) + " (a literal {{name}} would become a variable)")
-        out.append(literal)
+        out.append(block.group(1))
         position = block.end()
     check(content[position:])
-    return "".join(out), bad
+    text = "".join(out)
+    if not bad and len(VARIABLE.findall(text)) != variables:
+        bad.append("literal text that reads as {{name}} (a literal {{name}} would become a variable)")
+    return text, bad
 
 
 def response_enum(params: Mapping[str, Any]) -> tuple[str, list[str]] | None:
