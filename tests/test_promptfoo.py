@@ -10,7 +10,7 @@ import pytest
 
 from workbench.datasets import load_samples
 from workbench.errors import InputError
-from workbench.promptfoo import import_plan, parse_config, slug
+from workbench.promptfoo import ImportFailed, import_plan, parse_config, slug, sweep_grids
 from workbench.promptfoo.cases import expected_assertion
 
 DATA = Path(__file__).resolve().parent / "data" / "promptfoo"
@@ -217,3 +217,111 @@ def test_slug() -> None:
     assert slug("Über-Prompt v2!") == "uber-prompt-v2"
     assert slug("???") == "promptfoo-prompt"
     assert len(slug("x" * 200)) == 80
+
+
+# --------------------------------------------------------------------------- what promptfoo would run
+
+
+def test_provider_prompts_limit_the_cells_to_what_promptfoo_runs() -> None:
+    """providers[].prompts: nano runs only 'terse', mini only 'polite', gpt-4.1 both, 4o-mini none."""
+    imported = parse_config(config("provider-prompts"))
+    assert imported.planned == [
+        ("terse", "gpt-4.1-nano", 0.0),
+        ("polite", "gpt-4.1-mini", 0.5),
+        ("terse", "gpt-4.1", 0.0),
+        ("polite", "gpt-4.1", 0.0),
+    ]  # 4 cells x 2 samples = 8 calls, as promptfoo makes; the cross product would be 16
+    assert "prompts entry missing-prompt matches no imported prompt" in "\n".join(imported.untranslated)
+    assert import_plan(imported)["cells"][1] == {"prompt": "polite", "model": "gpt-4.1-mini", "temperature": 0.5}
+
+
+def test_exact_provider_pairs_stay_pairs() -> None:
+    """spam: nano at 0 and 0.7, mini at 0 only: 3 pairs per prompt, not models x temperatures (4)."""
+    imported = parse_config(config("spam"))
+    pairs = {(model, t) for _, model, t in imported.planned}
+    assert pairs == {("gpt-4.1-nano", 0.0), ("gpt-4.1-nano", 0.7), ("gpt-4.1-mini", 0.0)}
+    assert len(imported.planned) == 3 * len(imported.prompts)
+    grids = sweep_grids(imported.planned)
+    covered = [(p, m, t) for prompts, models, temps in grids for p in prompts for m in models for t in temps]
+    assert sorted(covered, key=str) == sorted(imported.planned, key=str)  # exactly the plan, nothing more
+
+
+def test_transformed_answers_give_no_gold_labels() -> None:
+    imported = parse_config(config("transform"))
+    assert imported.samples is not None
+    assert [(s.label, s.variables["ticket"]) for s in imported.samples.samples] == [
+        ("high", "Server down"),
+        ("low", "Logo slightly blurry"),
+    ]  # the equals after options.transform and the equals with its own transform are not gold labels
+    notes = "\n".join(imported.untranslated)
+    assert "test options.transform" in notes and "assertion equals with transform output.toUpperCase()" in notes
+    assert "2 test(s) without a gold label" in notes
+
+
+def test_default_test_transform_is_noted_and_its_equals_are_not_gold(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "prompts: ['Spam? {{m}}']\nproviders: [openai:chat:gpt-4.1-nano]\n"
+        "defaultTest:\n  options: {transform: 'output.trim()'}\n"
+        "tests:\n  - vars: {m: hi}\n    assert: [{type: equals, value: ham}]\n"
+        "  - vars: {m: buy, label: spam}\n",
+    )
+    imported = parse_config(path, labels=["spam", "ham"])
+    assert [(s.label, s.variables["m"]) for s in imported.samples.samples] == [("spam", "buy")]
+    assert "defaultTest options.transform output.trim()" in "\n".join(imported.untranslated)
+
+
+def test_a_failed_import_still_lists_what_would_not_translate() -> None:
+    with pytest.raises(ImportFailed, match="no classification labels found") as error:
+        parse_config(config("getting-started"))
+    assert any("assertion contains" in line for line in error.value.untranslated)
+    assert any("no gold label" in line for line in error.value.untranslated)
+
+
+# --------------------------------------------------------------------------- the CLI
+
+
+def test_cli_writes_prompts_and_samples_and_prints_the_sweeps_that_run_the_plan(
+    tmp_path: Path, run_cli, fake_server
+) -> None:
+    import shlex
+
+    folder = tmp_path / "imported"
+    code, out, err = run_cli(["import-promptfoo", config("provider-prompts"), "--write-prompts", folder])
+    assert code == 0, err
+    imported = parse_config(config("provider-prompts"))
+    written = load_samples(folder / "samples.csv")
+    assert written.content_hash == imported.samples.content_hash and written.columns == imported.samples.columns
+    commands = [line.strip() for line in out.splitlines() if line.strip().startswith("python -m workbench sweep")]
+    assert len(commands) == 3  # nano runs terse, mini polite at 0.5, gpt-4.1 both: three grids
+    for command in commands:
+        code, out, err = run_cli([*shlex.split(command)[3:], "--json", "--quiet"])
+        assert code == 0, err
+    sent = [(r["body"]["model"], r["body"].get("temperature"), r["body"]["messages"][0]["content"][:6])
+            for r in fake_server.chat_requests()]  # fmt: skip
+    assert sorted(sent) == sorted(
+        (model, temperature, text)
+        for prompt, model, temperature in imported.planned
+        for text in ("Refund" if prompt == "terse" else "Please",) * len(imported.samples)
+    )  # 8 calls, exactly the planned cells; the cross product would make 16
+
+
+def test_cli_json_lists_the_planned_cells(run_cli) -> None:
+    code, out, err = run_cli(["import-promptfoo", config("provider-prompts"), "--json"])
+    assert code == 0, err
+    plan = json.loads(out)
+    assert [(c["prompt"], c["model"]) for c in plan["cells"]] == [
+        ("terse", "gpt-4.1-nano"),
+        ("polite", "gpt-4.1-mini"),
+        ("terse", "gpt-4.1"),
+        ("polite", "gpt-4.1"),
+    ]
+
+
+def test_cli_failed_import_names_the_problem_and_lists_what_would_not_translate(run_cli) -> None:
+    code, out, err = run_cli(["import-promptfoo", config("getting-started")])
+    assert code == 2 and out == ""
+    lines = err.splitlines()
+    assert lines[0].startswith("error: ") and "no classification labels found" in lines[0]
+    assert "not translated:" in lines and any("assertion icontains" in line for line in lines)
+    assert "Traceback" not in err

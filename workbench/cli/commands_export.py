@@ -5,9 +5,13 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from workbench.cli import emit, say
+from workbench.cli import EXIT_USAGE, emit, say
 from workbench.cli.common import open_workbench, run_id_arg
+
+if TYPE_CHECKING:
+    from workbench.promptfoo import ImportedConfig
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -33,9 +37,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--save",
         action="store_true",
-        help="store the prompts and samples in the database (and print the sweep command)",
+        help="store the prompts and samples in the database (for the app's Sweep page)",
     )
-    p.add_argument("--write-prompts", metavar="DIR", help="also write the prompts as YAML files into DIR")
+    p.add_argument(
+        "--write-prompts",
+        metavar="DIR",
+        help="also write the prompts as YAML files and the samples as a CSV into DIR, and print the sweep"
+        " command(s) that run the imported plan",
+    )
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=cmd_import)
 
@@ -57,15 +66,20 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    from workbench.promptfile import save_prompt
-    from workbench.promptfoo import import_plan, parse_config
+    from workbench.promptfoo import ImportFailed, import_plan, parse_config
 
     labels = [x.strip() for x in args.labels.split(",") if x.strip()] if args.labels else None
-    imported = parse_config(args.config, labels=labels)
+    try:
+        imported = parse_config(args.config, labels=labels)
+    except ImportFailed as exc:
+        say(f"error: {exc}")
+        say("not translated:")
+        for line in exc.untranslated:
+            say(f"  - {line}")
+        return EXIT_USAGE
     plan = import_plan(imported)
     if args.write_prompts:
-        folder = Path(args.write_prompts)
-        plan["written"] = [str(save_prompt(p, folder / f"{p.name}.yaml")) for p in imported.prompts]
+        plan.update(_write_files(imported, Path(args.write_prompts)))
     if args.save:
         wb = open_workbench()
         from workbench.storage import repository as repo
@@ -85,10 +99,43 @@ def cmd_import(args: argparse.Namespace) -> int:
         f"samples: {plan['samples'] if plan['samples'] is not None else 'none'}"
         f" (label column {imported.label_column!r})"
     )
-    temps = ", ".join("none" if t is None else f"{t:g}" for t in imported.temperatures)
-    print(f"models: {', '.join(imported.models)}; temperatures: {temps}; repeats: {imported.repeats}")
+    print(f"cells ({len(imported.planned)}), repeats {imported.repeats}:")
+    for prompt, model, temperature in imported.planned:
+        print(f"  {prompt} x {model} @ temperature {'none' if temperature is None else f'{temperature:g}'}")
     if imported.untranslated:
         print("not translated:")
         for line in imported.untranslated:
             print(f"  - {line}")
+    for path in plan.get("written", []):
+        print(f"wrote {path}")
+    commands = plan.get("sweep_commands") or []
+    if len(commands) > 1:
+        print("run the plan with these sweeps (its cells are not one prompts x models x temperatures grid):")
+    elif commands:
+        print("run the plan with:")
+    for command in commands:
+        print(f"  {command}")
+    if not args.write_prompts and imported.planned:
+        print("add --write-prompts DIR to write the prompt and sample files and get the sweep command")
     return 0
+
+
+def _write_files(imported: ImportedConfig, folder: Path) -> dict[str, Any]:
+    """Prompt YAML files and the samples CSV in ``folder``, and the shell commands that sweep them."""
+    import shlex
+
+    from workbench.datasets import to_bytes_csv
+    from workbench.promptfile import save_prompt
+    from workbench.promptfoo import sweep_commands
+
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = {p.name: str(save_prompt(p, folder / f"{p.name}.yaml")) for p in imported.prompts}
+    written = list(paths.values())
+    result: dict[str, Any] = {"written": written, "sweep_commands": []}
+    if imported.samples is None:
+        return result
+    dataset = folder / "samples.csv"
+    dataset.write_bytes(to_bytes_csv(imported.samples))
+    written.append(str(dataset))
+    result["sweep_commands"] = [shlex.join(c) for c in sweep_commands(imported, paths, str(dataset))]
+    return result

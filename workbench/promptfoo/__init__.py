@@ -25,12 +25,12 @@ from workbench.datasets import SampleSet
 from workbench.errors import InputError
 from workbench.export.promptfoo_yaml import METADATA_LABEL_COLUMN, METADATA_LABELS, THRESHOLD_ENV
 from workbench.promptfile import PromptFile
-from workbench.promptfoo.cases import equals_values, gold_samples, read_cases
-from workbench.promptfoo.providers import read_providers
+from workbench.promptfoo.cases import equals_values, gold_samples, read_cases, read_options
+from workbench.promptfoo.providers import prompt_ref_matches, read_providers
 from workbench.promptfoo.reading import Notes, read_yaml, resolve_files, short, slug
-from workbench.promptfoo.templates import finish_prompts, read_prompts, response_enum
+from workbench.promptfoo.templates import RawPrompt, finish_prompts, read_prompts, response_enum
 
-__all__ = ["ImportedConfig", "import_plan", "parse_config", "slug"]
+__all__ = ["ImportFailed", "ImportedConfig", "import_plan", "parse_config", "slug", "sweep_commands", "sweep_grids"]
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,9 @@ class ImportedConfig:
     ``temperatures`` lists each distinct temperature of the OpenAI providers. A provider that sets
     none gets what promptfoo would send: 0, or ``None`` (no temperature at all) for reasoning models
     (o1/o3/o4, gpt-5), which take none. ``cells`` keeps the exact (model, temperature) pairs in
-    provider order, for configs whose providers do not form a full models x temperatures grid.
+    provider order, for configs whose providers do not form a full models x temperatures grid;
+    ``planned`` the (prompt name, model, temperature) cells promptfoo would run, honouring each
+    provider's ``prompts`` list.
     """
 
     prompts: list[PromptFile]
@@ -52,16 +54,39 @@ class ImportedConfig:
     label_column: str
     cells: list[tuple[str, float | None]] = field(default_factory=list)
     description: str = ""
+    planned: list[tuple[str, str, float | None]] = field(default_factory=list)
+
+
+class ImportFailed(InputError):
+    """The import stopped (no labels, no prompt left); ``untranslated`` still lists what would not translate."""
+
+    def __init__(self, message: str, untranslated: Sequence[str]) -> None:
+        super().__init__(message)
+        self.untranslated = list(untranslated)
 
 
 def parse_config(path: str | Path, labels: Sequence[str] | None = None) -> ImportedConfig:
-    """Read a promptfoo config; ``labels`` forces the label set when it cannot be inferred."""
-    path = Path(path)
+    """Read a promptfoo config; ``labels`` forces the label set when it cannot be inferred.
+
+    An import that stops after reading part of the config raises :class:`ImportFailed`, which keeps
+    the list of what would not have translated.
+    """
+    notes = Notes()
+    try:
+        return _parse(Path(path), labels, notes)
+    except ImportFailed:
+        raise
+    except InputError as exc:
+        if notes.lines():
+            raise ImportFailed(str(exc), notes.lines()) from None
+        raise
+
+
+def _parse(path: Path, labels: Sequence[str] | None, notes: Notes) -> ImportedConfig:
     data = read_yaml(path, "promptfoo config")
     if not isinstance(data, Mapping):
         raise InputError(f"{path}: a promptfoo config must be a YAML mapping with prompts, providers and tests")
     base = path.parent
-    notes = Notes()
     description = str(data.get("description") or "").strip()
     known = {"description", "prompts", "providers", "targets", "tests", "defaultTest", "evaluateOptions", "env"}
     for key in data:
@@ -72,7 +97,7 @@ def parse_config(path: str | Path, labels: Sequence[str] | None = None) -> Impor
         if key != THRESHOLD_ENV:  # the pass-rate threshold only sets promptfoo's exit code
             notes.add(f"env {key}: not translated (the workbench reads its settings from its own environment)")
 
-    cells, provider_params = read_providers(data.get("providers", data.get("targets")), notes)
+    cells, provider_params, only = read_providers(data.get("providers", data.get("targets")), notes)
     raw_prompts = read_prompts(data.get("prompts"), base, path, notes)
 
     default = data.get("defaultTest") or {}
@@ -109,13 +134,26 @@ def parse_config(path: str | Path, labels: Sequence[str] | None = None) -> Impor
     # Gold labels: an equals assertion, else a var named by the metadata, the JSON-schema enum or 'label'.
     enums = [e for e in (response_enum({**provider_params, **p.config}) for p in raw_prompts) if e]
     candidates = [c for c in (own_column, *(name for name, _ in enums), "label") if isinstance(c, str)]
-    default_equals = equals_values(default_asserts, bool(own_labels), notes, detail=True)
+    default_transformed = read_options(default.get("options"), "defaultTest", notes)
+    default_equals = equals_values(default_asserts, bool(own_labels), notes, True, default_transformed)
     set_name = f"{description or path.parent.name or path.stem}: promptfoo tests"
     samples, label_column = gold_samples(
-        tests, default_vars, default_equals, candidates, own_labels, own_column, base, set_name, notes, path
+        tests,
+        default_vars,
+        default_equals,
+        default_transformed,
+        candidates,
+        own_labels,
+        own_column,
+        base,
+        set_name,
+        notes,
+        path,
     )
     test_labels = [] if samples is None else list(dict.fromkeys(s.label for s in samples.samples))
-    prompts = finish_prompts(raw_prompts, provider_params, description, labels, own_labels, test_labels, path, notes)
+    finished = finish_prompts(raw_prompts, provider_params, description, labels, own_labels, test_labels, path, notes)
+    prompts = [prompt for _, prompt in finished]
+    planned = planned_cells(finished, cells, only, notes)
     models = list(dict.fromkeys(model for model, _ in cells))
     temperatures = list(dict.fromkeys(t for _, t in cells))
     return ImportedConfig(
@@ -128,7 +166,26 @@ def parse_config(path: str | Path, labels: Sequence[str] | None = None) -> Impor
         label_column=label_column,
         cells=list(dict.fromkeys(cells)),
         description=description,
+        planned=planned,
     )
+
+
+def planned_cells(
+    finished: list[tuple[RawPrompt, PromptFile]],
+    cells: list[tuple[str, float | None]],
+    only: list[list[str] | None],
+    notes: Notes,
+) -> list[tuple[str, str, float | None]]:
+    """(prompt, model, temperature) for each prompt a provider runs (all, or those its ``prompts`` names)."""
+    planned: dict[tuple[str, str, float | None], None] = {}
+    for (model, temperature), refs in zip(cells, only, strict=True):
+        for ref in refs or []:
+            if not any(prompt_ref_matches(ref, raw.label, raw.ident) for raw, _ in finished):
+                notes.add(f"provider {model}: prompts entry {short(ref, 40)} matches no imported prompt")
+        for raw, prompt in finished:
+            if refs is None or any(prompt_ref_matches(ref, raw.label, raw.ident) for ref in refs):
+                planned[(prompt.name, model, temperature)] = None
+    return list(planned)
 
 
 def import_plan(imported: ImportedConfig) -> dict[str, Any]:
@@ -139,6 +196,48 @@ def import_plan(imported: ImportedConfig) -> dict[str, Any]:
         "temperatures": list(imported.temperatures),
         "repeats": imported.repeats,
         "label_column": imported.label_column,
+        "cells": [{"prompt": p, "model": m, "temperature": t} for p, m, t in imported.planned],
         "samples": None if imported.samples is None else len(imported.samples),
         "untranslated": list(imported.untranslated),
     }
+
+
+Grid = tuple[list[str], list[str], list[float | None]]  # (prompt names, models, temperatures)
+
+
+def sweep_grids(planned: Sequence[tuple[str, str, float | None]]) -> list[Grid]:
+    """(prompts, models, temperatures) grids that together hold exactly the planned cells.
+
+    ``sweep`` runs every prompt x model x temperature it is given, so cells that are not one full
+    grid (exact provider pairs, providers limited to some prompts) become several sweeps.
+    """
+    prompts_of: dict[tuple[str, float | None], list[str]] = {}
+    for prompt, model, temperature in planned:
+        prompts_of.setdefault((model, temperature), []).append(prompt)
+    per_model: dict[str, dict[tuple[str, ...], list[float | None]]] = {}
+    for (model, temperature), prompts in prompts_of.items():
+        per_model.setdefault(model, {}).setdefault(tuple(prompts), []).append(temperature)
+    grids: dict[tuple[tuple[str, ...], tuple[float | None, ...]], list[str]] = {}
+    for model, by_prompts in per_model.items():
+        for prompts, temperatures in by_prompts.items():
+            grids.setdefault((prompts, tuple(temperatures)), []).append(model)
+    return [(list(p), models, list(t)) for (p, t), models in grids.items()]
+
+
+def sweep_commands(imported: ImportedConfig, prompt_paths: Mapping[str, str], dataset_path: str) -> list[list[str]]:
+    """The ``python -m workbench sweep`` argument lists that run the imported plan from written files."""
+    commands = []
+    for prompts, models, temperatures in sweep_grids(imported.planned):
+        command = ["python", "-m", "workbench", "sweep"]
+        for name in prompts:
+            command += ["--prompt", prompt_paths[name]]
+        command += ["--dataset", dataset_path, "--models", ",".join(models)]
+        numbers = [t for t in temperatures if t is not None]
+        if numbers:  # None: a model that takes no temperature (the sweep leaves it out by itself)
+            command += ["--temperatures", ",".join(f"{t:g}" for t in numbers)]
+        if imported.label_column != "label":
+            command += ["--label-column", imported.label_column]
+        if imported.repeats != 1:
+            command += ["--repeats", str(imported.repeats)]
+        commands.append(command)
+    return commands

@@ -34,6 +34,7 @@ class Case:
     asserts: list[Any]
     row: int = 0  # CSV row (header = 1) or JSONL line of a test file; 0 for inline tests
     gold: str | None = None  # the gold label our own export keeps in the test's metadata
+    transformed: bool = False  # options.transform: assertions see a transformed answer, not the model's
 
 
 def expected_assertion(value: str) -> dict[str, Any]:
@@ -107,12 +108,31 @@ def _inline_test(item: Any, where: str, notes: Notes, row: int = 0) -> Case:
     for key in item:
         if key not in ("vars", "assert", "description", "metadata", "options", "threshold"):
             notes.add(f"test field {key}: not translated")
+    transformed = read_options(item.get("options"), "test", notes)
     variables = item.get("vars") or {}
     if not isinstance(variables, Mapping):
         raise InputError(f"{where}: vars must be a mapping")
     metadata = item.get("metadata")
     gold = metadata.get(METADATA_GOLD) if isinstance(metadata, Mapping) else None
-    return Case(where, dict(variables), list(item.get("assert") or []), row, gold if isinstance(gold, str) else None)
+    asserts = list(item.get("assert") or [])
+    return Case(where, dict(variables), asserts, row, gold if isinstance(gold, str) else None, transformed)
+
+
+def read_options(options: Any, where: str, notes: Notes) -> bool:
+    """Note a test's (or defaultTest's) ``options``; True when they transform the answer before assertions."""
+    if not isinstance(options, Mapping):
+        return False
+    transformed = False
+    for key, value in options.items():
+        if key in ("transform", "postprocess"):
+            transformed = True
+            notes.add(
+                f"{where} options.{key} {short(value, 40)}: not translated (the workbench scores the model's own"
+                " answer); equals assertions after it are not used as gold labels"
+            )
+        elif key not in ("provider", "rubricPrompt", "disableVarExpansion", "disableConversationVar"):
+            notes.add(f"{where} options.{key}: not translated")
+    return transformed
 
 
 def read_cases(raw: Any, base: Path, config: Path, notes: Notes) -> list[Case]:
@@ -149,12 +169,23 @@ def _var_text(value: Any, base: Path, config: Path) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def equals_values(asserts: list[Any], own: bool, notes: Notes, detail: bool = False) -> list[str]:
-    """Values of the ``equals`` assertions; every other assertion is noted as untranslated."""
+def equals_values(
+    asserts: list[Any], own: bool, notes: Notes, detail: bool = False, transformed: bool = False
+) -> list[str]:
+    """Values of the ``equals`` assertions that compare the model's own answer (none after a transform);
+    every other assertion is noted as untranslated."""
     values = []
     for assertion in asserts:
         if isinstance(assertion, Mapping):
+            if assertion.get("type") == "equals" and assertion.get("transform") is not None:
+                notes.add(
+                    f"assertion equals with transform {short(assertion['transform'], 40)}: not translated (it"
+                    " compares a transformed answer); not used as a gold label"
+                )
+                continue
             if assertion.get("type") == "equals" and isinstance(assertion.get("value"), str | int | float):
+                if transformed:
+                    continue  # compares the transformed answer (noted with the transform)
                 values.append(str(assertion["value"]).strip())
                 continue
             if own and str(assertion.get("value", "")).startswith(ASSERTION_MARK):
@@ -181,6 +212,7 @@ def gold_samples(
     tests: list[Case],
     default_vars: Mapping[str, Any],
     default_equals: list[str],
+    default_transformed: bool,
     candidates: list[str],
     own_labels: Any,
     own_column: Any,
@@ -211,7 +243,9 @@ def gold_samples(
             notes.add("vars that are lists, objects or non-text files are not translated; those tests skipped")
             continue
         texts = {k: v for k, v in values.items() if v is not None}
-        equals = set(default_equals + equals_values(test.asserts, bool(own_labels), notes))
+        transformed = default_transformed or test.transformed
+        own_equals = equals_values(test.asserts, bool(own_labels), notes, transformed=transformed)
+        equals = set(([] if transformed else default_equals) + own_equals)
         if test.gold is not None and own_labels and not equals:
             rows.append((texts, test.gold, test.row))
             from_var = False

@@ -1,4 +1,4 @@
-"""promptfoo providers -> (model, temperature) cells of OpenAI chat models."""
+"""promptfoo providers -> (model, temperature) cells of OpenAI chat models, and the prompts each runs."""
 
 from __future__ import annotations
 
@@ -26,13 +26,17 @@ def _openai_model(provider_id: str) -> str | None:
     return rest or None
 
 
-def read_providers(raw: Any, notes: Notes) -> tuple[list[tuple[str, float | None]], dict[str, Any]]:
-    """(model, temperature) cells of the OpenAI chat providers, and the params they all share."""
+def read_providers(
+    raw: Any, notes: Notes
+) -> tuple[list[tuple[str, float | None]], dict[str, Any], list[list[str] | None]]:
+    """(model, temperature) cells of the OpenAI chat providers, the params they all share, and for each
+    cell the prompt references of its provider's ``prompts`` (None: every prompt)."""
     if raw is None:
         notes.add("no providers: choose the models in the workbench")
-        return [], {}
+        return [], {}, []
     items = raw if isinstance(raw, list) else [raw]
     cells: list[tuple[str, float | None]] = []
+    only: list[list[str] | None] = []
     params: list[dict[str, Any]] = []
     for item in items:
         options: Any = {}
@@ -72,6 +76,11 @@ def read_providers(raw: Any, notes: Notes) -> tuple[list[tuple[str, float | None
             temperature = 0.0
         cells.append((model, None if temperature is None else float(temperature)))
         params.append(own)
+        refs = options.get("prompts") if isinstance(options, Mapping) else None
+        if refs is not None and not (isinstance(refs, list) and all(isinstance(r, str) for r in refs)):
+            notes.add(f"provider {provider_id}: prompts {short(refs)} is not a list of prompt labels; ignored")
+            refs = None
+        only.append(None if refs is None else list(refs))
     shared: dict[str, Any] = {}
     for key in dict.fromkeys(k for p in params for k in p):
         values = [p.get(key) for p in params]
@@ -79,4 +88,14 @@ def read_providers(raw: Any, notes: Notes) -> tuple[list[tuple[str, float | None
             shared[key] = values[0]
         else:
             notes.add(f"providers set different {key} values; not imported (set it in the prompt's params)")
-    return cells, shared
+    return cells, shared, only
+
+
+def prompt_ref_matches(ref: str, label: str, ident: str | None) -> bool:
+    """promptfoo's rule for a provider's ``prompts`` entry: the label or id, a ``*`` prefix, or ``ref:``."""
+    names = [n for n in (label, ident) if n]
+    if ref in names:
+        return True
+    if ref.endswith("*") and any(n.startswith(ref[:-1]) for n in names):
+        return True
+    return any(n.startswith(f"{ref}:") for n in names)

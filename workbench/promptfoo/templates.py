@@ -25,12 +25,18 @@ _JOINED_VAR = re.compile(r"""^\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\.parts\s*\|\s*join
 
 @dataclass
 class RawPrompt:
-    """A promptfoo prompt before translation; ``hint`` is its label or file name (for the prompt name)."""
+    """A promptfoo prompt before translation; ``hint`` is its label or file name (for the prompt name).
+
+    ``label`` and ``ident`` are what a provider's ``prompts`` list matches: promptfoo's label (the
+    given one, else the text) and, for file prompts, the ``file://`` reference.
+    """
 
     hint: str
     messages: Any
     config: dict[str, Any]
     source: str
+    label: str = ""
+    ident: str | None = None
 
 
 def _chat(value: Any) -> list[dict[str, Any]] | None:
@@ -76,9 +82,10 @@ def _file_prompts(ref: str, label: str | None, base: Path, config: Path, notes: 
             parts = [p for p in parts if p]
             stems = [path.stem] if len(parts) == 1 else [f"{path.stem}-{k}" for k in range(1, len(parts) + 1)]
             found.extend((stem, _messages_from_text(part)) for stem, part in zip(stems, parts, strict=True))
+    path_text = ref[len("file://") :]
     if label and len(found) > 1:
-        return [RawPrompt(f"{label}-{k}", m, {}, ref) for k, (_, m) in enumerate(found, 1)]
-    return [RawPrompt(label or stem, m, {}, ref) for stem, m in found]
+        return [RawPrompt(f"{label}-{k}", m, {}, ref, label, ref) for k, (_, m) in enumerate(found, 1)]
+    return [RawPrompt(label or stem, m, {}, ref, label or f"{path_text}: {stem}", ref) for stem, m in found]
 
 
 def read_prompts(raw: Any, base: Path, config: Path, notes: Notes) -> list[RawPrompt]:
@@ -103,7 +110,9 @@ def read_prompts(raw: Any, base: Path, config: Path, notes: Notes) -> list[RawPr
                 prompt.config = dict(extra)
                 prompts.append(prompt)
         else:
-            prompts.append(RawPrompt(label or "", _messages_from_text(text), dict(extra), f"prompt {number}"))
+            ident = item.get("id") if isinstance(item, Mapping) and isinstance(item.get("id"), str) else None
+            messages = _messages_from_text(text)
+            prompts.append(RawPrompt(label or "", messages, dict(extra), f"prompt {number}", label or text, ident))
     return prompts
 
 
@@ -172,8 +181,9 @@ def finish_prompts(
     test_labels: list[str],
     path: Path,
     notes: Notes,
-) -> list[PromptFile]:
-    prompts: list[PromptFile] = []
+) -> list[tuple[RawPrompt, PromptFile]]:
+    """The prompts that translate, each with the promptfoo prompt it came from."""
+    prompts: list[tuple[RawPrompt, PromptFile]] = []
     used: set[str] = set()
     missing_labels: list[str] = []
     for prompt in raw_prompts:
@@ -211,7 +221,7 @@ def finish_prompts(
             continue
         data = {"name": name, "description": description, "labels": labels, "messages": messages, "params": params}
         try:
-            prompts.append(prompt_from_dict(data, f"{path} prompt {name}"))
+            prompts.append((prompt, prompt_from_dict(data, f"{path} prompt {name}")))
         except InputError as exc:
             notes.add(f"prompt {name}: {exc}; not imported")
     if missing_labels:
