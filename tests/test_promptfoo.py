@@ -325,3 +325,40 @@ def test_cli_failed_import_names_the_problem_and_lists_what_would_not_translate(
     assert lines[0].startswith("error: ") and "no classification labels found" in lines[0]
     assert "not translated:" in lines and any("assertion icontains" in line for line in lines)
     assert "Traceback" not in err
+
+
+# --------------------------------------------------------------------------- read as promptfoo reads
+
+
+def test_csv_prompt_files_give_one_prompt_per_row() -> None:
+    """promptfoo's csv-prompts example: a prompt,label CSV (one row a chat JSON prompt)."""
+    imported = parse_config(config("csv-prompts"), labels=["ok", "not ok"])
+    assert [p.name for p in imported.prompts] == ["basic-query", "eli5", "academic", "poetry", "facts"]
+    assert imported.prompts[0].messages == ({"role": "user", "content": "Tell me about {{topic}}"},)
+    assert [m["role"] for m in imported.prompts[2].messages] == ["system", "user"]
+    assert "provider echo: only OpenAI chat models are imported" in imported.untranslated
+
+
+def test_csv_prompt_files_without_a_delimiter_keep_each_line_as_written(tmp_path: Path) -> None:
+    import shutil
+
+    for name in ("no-header.csv", "single-column.csv"):
+        shutil.copy(DATA / "csv-prompts" / name, tmp_path / name)
+    path = write(tmp_path, "prompts: [file://no-header.csv, file://single-column.csv]\nproviders: [openai:gpt-4.1]\n")
+    imported = parse_config(path, labels=["a", "b"])
+    texts = [p.messages[0]["content"] for p in imported.prompts]
+    assert len(texts) == 10  # the 'prompt' header line of single-column.csv is not a prompt
+    assert texts[0] == '"Tell me about {{topic}}"' and texts[4] == '"How does {{topic}} impact everyday life?"'
+    assert texts[5:] == texts[:5]
+
+
+def test_vars_are_the_text_promptfoo_sends(tmp_path: Path) -> None:
+    """YAML 1.2 as promptfoo reads it: Yes/on/1_000/12:30 stay text; 0123, 1e3, 1.50 are numbers written as JS does."""
+    values = ["Yes", "on", "0123", "1_000", "12:30", "1e3", "1.50", "0o17", "~", "True", "'0123'", "2024-01-01"]
+    tests = "".join(f"  - vars: {{v: {v}}}\n    assert: [{{type: equals, value: a}}]\n" for v in values)
+    path = write(tmp_path, f"prompts: ['{{{{v}}}}']\nproviders: [openai:gpt-4.1]\ntests:\n{tests}")
+    imported = parse_config(path, labels=["a", "b"])
+    assert [s.variables["v"] for s in imported.samples.samples] == [
+        "Yes", "on", "123", "1_000", "12:30", "1000", "1.5", "15", "", "true", "0123",
+    ]  # fmt: skip
+    assert any("YAML dates" in line for line in imported.untranslated)  # promptfoo would send [object Object]

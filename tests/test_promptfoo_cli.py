@@ -157,3 +157,49 @@ def test_workbench_reads_yaml_scalars_as_promptfoos_js_yaml_does(tmp_path: Path)
     )
     assert done.returncode == 0, done.stderr
     assert [scalar_text(v) for v in load(document)] == json.loads(done.stdout)
+
+
+IMPORT_CONFIG = """\
+prompts:
+  - file://prompts.csv
+  - file://single-column.csv
+  - file://no-header.csv
+  - 'Plain {{topic}} text'
+providers:
+  - echo
+tests:
+"""
+YAML_VALUES = ["Yes", "0123", "1_000", "12:30", "1e3", "1.50", "on", "~", "0o17", "No", "True", "0x1F", "'0123'"]
+
+
+def test_imported_prompts_and_vars_are_what_promptfoo_sends(tmp_path: Path) -> None:
+    """promptfoo's echo provider returns each rendered prompt: the import must render to the same text,
+    for CSV prompt files (one prompt per row, with and without a header or a delimiter) and for vars
+    written as YAML 1.1 booleans, octals, sexagesimals and numbers."""
+    import shutil
+
+    from tests.support.export_cases import DATA
+    from workbench.chat import request_body
+    from workbench.promptfoo import parse_config
+
+    for name in ("prompts.csv", "single-column.csv", "no-header.csv"):
+        shutil.copy(DATA / "csv-prompts" / name, tmp_path / name)
+    tests = "".join(f"  - vars: {{topic: {v}, label: {'ab'[k % 2]}}}\n" for k, v in enumerate(YAML_VALUES))
+    config = tmp_path / "promptfooconfig.yaml"
+    config.write_text(IMPORT_CONFIG + tests, encoding="utf-8")
+
+    _, output, log = run_eval(config, "http://127.0.0.1:9", TEST_KEY)  # echo: no server is called
+    imported = parse_config(config)
+    assert len(imported.prompts) == 5 + 5 + 5 + 1  # one prompt per CSV row, as promptfoo reads them
+    assert imported.samples is not None and len(imported.samples) == len(YAML_VALUES)
+    results = output["results"]["results"]
+    assert len(results) == len(imported.prompts) * len(YAML_VALUES), log[-2000:]
+    for result in results:
+        prompt = imported.prompts[result["promptIdx"]]
+        sample = imported.samples.samples[result["testIdx"]]
+        messages = request_body(prompt, "gpt-4.1-nano", 0.0, sample.variables)["messages"]
+        sent = result["response"]["output"]
+        if len(prompt.messages) == 1 and not sent.lstrip().startswith("["):
+            assert sent == messages[0]["content"], (prompt.name, sample.variables)
+        else:
+            assert json.loads(sent) == messages, (prompt.name, sample.variables)

@@ -28,7 +28,7 @@ from workbench.promptfile import PromptFile
 from workbench.promptfoo.cases import equals_values, gold_samples, read_cases, read_options
 from workbench.promptfoo.providers import prompt_ref_matches, read_providers
 from workbench.promptfoo.reading import Notes, read_yaml, resolve_files, short, slug
-from workbench.promptfoo.templates import RawPrompt, finish_prompts, read_prompts, response_enum
+from workbench.promptfoo.templates import ImportFailed, RawPrompt, finish_prompts, read_prompts, response_enum
 
 __all__ = ["ImportFailed", "ImportedConfig", "import_plan", "parse_config", "slug", "sweep_commands", "sweep_grids"]
 
@@ -57,29 +57,13 @@ class ImportedConfig:
     planned: list[tuple[str, str, float | None]] = field(default_factory=list)
 
 
-class ImportFailed(InputError):
-    """The import stopped (no labels, no prompt left); ``untranslated`` still lists what would not translate."""
-
-    def __init__(self, message: str, untranslated: Sequence[str]) -> None:
-        super().__init__(message)
-        self.untranslated = list(untranslated)
-
-
 def parse_config(path: str | Path, labels: Sequence[str] | None = None) -> ImportedConfig:
     """Read a promptfoo config; ``labels`` forces the label set when it cannot be inferred.
 
-    An import that stops after reading part of the config raises :class:`ImportFailed`, which keeps
-    the list of what would not have translated.
+    An import that stops after reading the config (no labels, no prompt left) raises
+    :class:`ImportFailed`, which keeps the list of what would not have translated.
     """
-    notes = Notes()
-    try:
-        return _parse(Path(path), labels, notes)
-    except ImportFailed:
-        raise
-    except InputError as exc:
-        if notes.lines():
-            raise ImportFailed(str(exc), notes.lines()) from None
-        raise
+    return _parse(Path(path), labels, Notes())
 
 
 def _parse(path: Path, labels: Sequence[str] | None, notes: Notes) -> ImportedConfig:

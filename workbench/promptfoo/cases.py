@@ -13,6 +13,7 @@ from typing import Any
 
 from workbench.datasets import MAX_FIELD, Sample, SampleSet
 from workbench.errors import InputError
+from workbench.export.jsyaml import scalar_text
 from workbench.export.promptfoo_yaml import ASSERTION_MARK, METADATA_GOLD, PARTS
 from workbench.promptfoo.reading import Notes, read_yaml, referenced_file, resolve_files, short
 
@@ -151,14 +152,9 @@ def read_cases(raw: Any, base: Path, config: Path, notes: Notes) -> list[Case]:
 
 def _var_text(value: Any, base: Path, config: Path) -> str | None:
     """A var as the text promptfoo would insert, or None when it cannot be one sample value."""
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    if isinstance(value, int | float):
-        return str(value)
+    text = scalar_text(value)  # numbers as JavaScript writes them, true/false, null as ""
+    if text is not None and not isinstance(value, str):
+        return text
     if isinstance(value, Mapping) and set(value) == {PARTS} and isinstance(value[PARTS], list):
         parts = value[PARTS]  # the export's form of a text promptfoo must not change; the prompt joins it
         return "".join(parts) if all(isinstance(p, str) for p in parts) else None
@@ -186,7 +182,7 @@ def equals_values(
             if assertion.get("type") == "equals" and isinstance(assertion.get("value"), str | int | float):
                 if transformed:
                     continue  # compares the transformed answer (noted with the transform)
-                values.append(str(assertion["value"]).strip())
+                values.append(str(scalar_text(assertion["value"])).strip())
                 continue
             if own and str(assertion.get("value", "")).startswith(ASSERTION_MARK):
                 continue  # the label-match assertion our own export writes
@@ -240,7 +236,10 @@ def gold_samples(
     unlabelled = 0
     for test, values in merged:
         if any(v is None for v in values.values()):
-            notes.add("vars that are lists, objects or non-text files are not translated; those tests skipped")
+            notes.add(
+                "vars that are lists, objects, YAML dates (promptfoo sends '[object Object]') or non-text files"
+                " are not translated; those tests skipped"
+            )
             continue
         texts = {k: v for k, v in values.items() if v is not None}
         transformed = default_transformed or test.transformed

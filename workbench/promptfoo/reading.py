@@ -11,6 +11,7 @@ from typing import Any
 import yaml
 
 from workbench.errors import InputError
+from workbench.export import jsyaml
 from workbench.promptfile import NAME_PATTERN
 
 
@@ -47,7 +48,7 @@ def read_yaml(path: Path, what: str) -> Any:
     except (IsADirectoryError, UnicodeDecodeError) as exc:
         raise InputError(f"{path}: cannot read the {what} ({type(exc).__name__})") from None
     try:
-        return yaml.safe_load(text)
+        return jsyaml.load(text)  # as promptfoo reads it: YAML 1.2 core schema (Yes, 1_000, 12:30 stay text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import re
 from collections.abc import Mapping, Sequence
@@ -21,6 +23,14 @@ _SIMPLE_VAR = re.compile(r"^\{\{\s*[A-Za-z_][A-Za-z0-9_]*\s*\}\}$")
 # written as {parts: [...]} joined back (the export's form for texts promptfoo would otherwise change).
 _STRING = re.compile(r"""^\{\{\s*(?:'([^'\\]*)'|"([^"\\]*)")\s*\}\}$""")
 _JOINED_VAR = re.compile(r"""^\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\.parts\s*\|\s*join\(\s*(?:''|"")\s*\)\s*\}\}$""")
+
+
+class ImportFailed(InputError):
+    """The import stopped (no labels, no prompt left); ``untranslated`` still lists what would not translate."""
+
+    def __init__(self, message: str, untranslated: Sequence[str]) -> None:
+        super().__init__(message)
+        self.untranslated = list(untranslated)
 
 
 @dataclass
@@ -62,6 +72,7 @@ def _file_prompts(ref: str, label: str | None, base: Path, config: Path, notes: 
         notes.add(f"prompt {ref}: a prompt function cannot be imported (the workbench needs a template)")
         return []
     found: list[tuple[str, list[dict[str, Any]]]] = []
+    found_csv: list[RawPrompt] = []  # CSV rows carry their own labels
     for path in resolve_files(ref, base, config):
         suffix = path.suffix.lower()
         if suffix in (".yaml", ".yml"):
@@ -72,6 +83,12 @@ def _file_prompts(ref: str, label: str | None, base: Path, config: Path, notes: 
             found.append((path.stem, chat))
             continue
         text = path.read_text(encoding="utf-8-sig")
+        if suffix == ".csv":
+            for number, (row_label, raw) in enumerate(csv_prompts(text), 1):
+                shown = row_label or label or f"Prompt {number} - {raw}"
+                hint = row_label or (f"{label}-{number}" if label else f"{path.stem}-{number}")
+                found_csv.append(RawPrompt(hint, _messages_from_text(raw), {}, ref, shown, ref))
+            continue
         if suffix == ".jsonl":
             lines = [line for line in text.splitlines() if line.strip()]
             found.extend((f"{path.stem}-{k}", _messages_from_text(line)) for k, line in enumerate(lines, 1))
@@ -82,10 +99,41 @@ def _file_prompts(ref: str, label: str | None, base: Path, config: Path, notes: 
             parts = [p for p in parts if p]
             stems = [path.stem] if len(parts) == 1 else [f"{path.stem}-{k}" for k in range(1, len(parts) + 1)]
             found.extend((stem, _messages_from_text(part)) for stem, part in zip(stems, parts, strict=True))
+    if found_csv:
+        return found_csv + _file_found(found, label, ref)
+    return _file_found(found, label, ref)
+
+
+def _file_found(found: list[tuple[str, list[dict[str, Any]]]], label: str | None, ref: str) -> list[RawPrompt]:
     path_text = ref[len("file://") :]
     if label and len(found) > 1:
         return [RawPrompt(f"{label}-{k}", m, {}, ref, label, ref) for k, (_, m) in enumerate(found, 1)]
     return [RawPrompt(label or stem, m, {}, ref, label or f"{path_text}: {stem}", ref) for stem, m in found]
+
+
+def csv_prompts(text: str) -> list[tuple[str | None, str]]:
+    """(label, prompt text) of each row of a CSV prompts file, read as promptfoo reads it.
+
+    Without a comma, each non-blank line is one prompt, taken as written (quotes included, the
+    surrounding spaces dropped as promptfoo sends it), after a ``prompt`` header line if any.
+    Otherwise the first row names the columns: each row with a ``prompt`` value is one prompt,
+    labelled by its ``label`` column; fields are trimmed.
+    """
+    if "," not in text:
+        lines = [line for line in re.split(r"\r?\n", text) if line.strip()]
+        start = 1 if lines and lines[0].strip().lower() == "prompt" else 0
+        return [(None, line.strip()) for line in lines[start:]]
+    rows = list(csv.reader(io.StringIO(text, newline=""), skipinitialspace=True))
+    rows = [[field.strip() for field in row] for row in rows if any(field.strip() for field in row)]
+    if not rows:
+        return []
+    header = rows[0]
+    found = []
+    for row in rows[1:]:
+        record = dict(zip(header, row, strict=False))
+        if record.get("prompt"):
+            found.append((record.get("label") or None, record["prompt"]))
+    return found
 
 
 def read_prompts(raw: Any, base: Path, config: Path, notes: Notes) -> list[RawPrompt]:
@@ -225,10 +273,11 @@ def finish_prompts(
         except InputError as exc:
             notes.add(f"prompt {name}: {exc}; not imported")
     if missing_labels:
-        raise InputError(
+        raise ImportFailed(
             f"{path}: no classification labels found for prompt(s) {', '.join(missing_labels)} (no JSON-schema"
-            " enum, equals assertion or __expected value names them); pass labels=... (--labels) to import anyway"
+            " enum, equals assertion or __expected value names them); pass labels=... (--labels) to import anyway",
+            notes.lines(),
         )
     if not prompts:
-        raise InputError(f"{path}: no prompt could be imported: " + "; ".join(notes.lines()[-3:]))
+        raise ImportFailed(f"{path}: no prompt could be imported: " + "; ".join(notes.lines()[-3:]), notes.lines())
     return prompts
