@@ -224,3 +224,22 @@ def test_without_runs_the_page_explains_and_links_to_sweep(
     assert says(at.info, "No runs yet")
     assert "Go to Sweep" in [link.proto.label for link in at.get("page_link")]
     assert not at.code
+
+
+def test_a_failed_promptfoo_import_still_shows_what_would_not_translate(env: dict[str, object]) -> None:
+    at = open_export()
+    config = (ROOT / "tests" / "data" / "promptfoo" / "getting-started" / "promptfooconfig.yaml").read_bytes()
+    at.file_uploader(key="ex_pf_config").set_value(("promptfooconfig.yaml", config, "application/yaml")).run()
+    assert says(at.error, "no classification labels found")
+    assert says(at.warning, "assertion icontains") and says(at.warning, "no gold label")
+    assert "ex_pf_store" not in [b.key for b in at.button]
+
+
+def test_promptfoo_cells_that_are_not_one_grid_are_listed_as_sweeps(env: dict[str, object]) -> None:
+    at = open_export()
+    config = (ROOT / "tests" / "data" / "promptfoo" / "provider-prompts" / "promptfooconfig.yaml").read_bytes()
+    at.file_uploader(key="ex_pf_config").set_value(("promptfooconfig.yaml", config, "application/yaml")).run()
+    assert not at.error, [e.value for e in at.error]
+    page = "\n".join(shown(m) for m in at.markdown)
+    assert "cells:** 4 (not one grid: 3 sweeps run exactly these cells)" in page
+    assert "sweep 1: terse × gpt-4.1-nano @ 0" in page and "sweep 2: polite × gpt-4.1-mini @ 0.5" in page

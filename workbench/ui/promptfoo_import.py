@@ -8,7 +8,7 @@ from pathlib import Path
 import streamlit as st
 
 from workbench.errors import InputError, WorkbenchError
-from workbench.promptfoo import ImportedConfig, parse_config
+from workbench.promptfoo import ImportedConfig, ImportFailed, parse_config, sweep_grids
 from workbench.storage import repository as repo
 from workbench.ui import chrome
 from workbench.ui.services import Context
@@ -43,8 +43,18 @@ def read_upload(config, extras, labels_text: str) -> ImportedConfig:
             (folder / name).write_bytes(extra.getvalue())
         try:
             return parse_config(config_path, labels)
+        except ImportFailed as exc:  # keeps what would not translate
+            raise ImportFailed(_uploaded(str(exc), folder), exc.untranslated) from None
         except WorkbenchError as exc:  # name the uploads, not the temporary folder
-            raise InputError(str(exc).replace(f"{folder}/", "").replace(str(folder), "the upload")) from None
+            raise InputError(_uploaded(str(exc), folder)) from None
+
+
+def _uploaded(message: str, folder: Path) -> str:
+    return message.replace(f"{folder}/", "").replace(str(folder), "the upload")
+
+
+def _not_translated(lines: list[str]) -> None:
+    st.warning("Not translated:\n" + "\n".join(f"- {plain(line)}" for line in lines), icon=":material/warning:")
 
 
 def importer(ctx: Context) -> None:
@@ -81,7 +91,12 @@ def importer(ctx: Context) -> None:
     imported = parsed[1] if parsed and parsed[0] == token else None
     if imported is None:
         with shown_errors():
-            imported = read_upload(config, extras, labels_text)
+            try:
+                imported = read_upload(config, extras, labels_text)
+            except ImportFailed as exc:
+                st.error(plain(exc), icon=":material/error:")
+                _not_translated(exc.untranslated)
+                return
             st.session_state["_ex_pf_parsed"] = (token, imported)  # not parsed again on every rerun
     if imported is None:
         return
@@ -103,15 +118,22 @@ def importer(ctx: Context) -> None:
             f"({plain(counts)})"
         )
     temperatures = ", ".join("default" if t is None else f"{t:g}" for t in imported.temperatures)
+    grids = sweep_grids(imported.planned)
     st.markdown(
         f"**Models:** {plain(', '.join(imported.models) or 'none')} · **temperatures:** "
-        f"{plain(temperatures or 'none')} · **repeats:** {imported.repeats}"
+        f"{plain(temperatures or 'none')} · **repeats:** {imported.repeats} · **cells:** {len(imported.planned)}"
+        + ("" if len(grids) <= 1 else f" (not one grid: {len(grids)} sweeps run exactly these cells)")
     )
-    if imported.untranslated:
-        st.warning(
-            "Not translated:\n" + "\n".join(f"- {plain(line)}" for line in imported.untranslated),
-            icon=":material/warning:",
+    if len(grids) > 1:
+        st.markdown(
+            "\n".join(
+                f"- sweep {k}: {plain(', '.join(prompts))} × {plain(', '.join(models))} @ "
+                f"{plain(', '.join('default' if t is None else f'{t:g}' for t in temps))}"
+                for k, (prompts, models, temps) in enumerate(grids, 1)
+            )
         )
+    if imported.untranslated:
+        _not_translated(imported.untranslated)
     else:
         st.caption("Everything in the config was translated.")
     what = f"{len(imported.prompts)} prompt(s)" + (" and the samples" if imported.samples is not None else "")
