@@ -11,6 +11,7 @@ import pandas as pd
 import streamlit as st
 
 from workbench import budgets
+from workbench import formatting as fmt
 from workbench.pricing import Catalog
 from workbench.storage import team
 from workbench.ui import chrome
@@ -157,10 +158,10 @@ else:
                     "runs": p["runs"],
                     "prompt versions": p["prompt_versions"],
                     "sample sets": p["datasets"],
-                    "today": budgets.money(p["today_usd"]),
-                    "this month": budgets.money(p["month_usd"]),
-                    "total": budgets.money(p["total_usd"]),
-                    "own key, total": budgets.money(p["own_key_total_usd"]),
+                    "today": fmt.money(p["today_usd"]),
+                    "this month": fmt.money(p["month_usd"]),
+                    "total": fmt.money(p["total_usd"]),
+                    "own key, total": fmt.money(p["own_key_total_usd"]),
                     "calls of unknown cost": p["total_unknown_cost_calls"],
                     "last seen (UTC)": p["last_seen"] or "",
                 }
@@ -172,7 +173,7 @@ else:
 unknown = report["team_month_unknown_cost_calls"]
 st.caption(
     plain(
-        f"Team this month: {budgets.money(report['team_month_usd'])}, own keys included"
+        f"Team this month: {fmt.money(report['team_month_usd'])}, own keys included"
         + (f", plus {unknown:,} calls of unknown cost" if unknown else "")
         + f"; the monthly cap counts the server's key only ({cap_text(in_force.team_monthly_usd)}). "
         "The same figures: python -m workbench users."

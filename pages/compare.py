@@ -46,12 +46,14 @@ with st.expander("What counts as good enough"):
         10.0,
         2.0,
         0.5,
-        help="The recommendation is the cheapest cell whose accuracy is within this many points of the best.",
+        help="Without a required accuracy, the recommendation is the cheapest cell within this many points of "
+        "the best.",
     )
+    target, volume = view.target_fields()
 
 results = None
 with shown_errors():
-    results = run_view(ctx.engine, run_id, tolerance_points / 100)  # shared by every session showing this run
+    results = run_view(ctx.engine, run_id, tolerance_points / 100, target, volume)  # shared by every session
 if results is None:
     st.stop()
 frame, report = results.frame, results.report
@@ -65,15 +67,12 @@ rec = report["recommendation"]
 
 
 # --- recommendation and leaderboard ------------------------------------------------------------------
-if rec:
-    st.success(
-        f"**Recommended: {plain(metrics.cell_name(rec, several))}** · {plain(rec['reason'])}; {plain(rec['verdict'])}."
-    )
+view.recommendation(rec)
 if run.status != "completed":
     st.warning(f"This run is {run.status}: figures cover the answers stored so far.")
 
 
-board = view.leaderboard(cells, rec, several, run.repeats)
+board = view.leaderboard(report, rec, several, run.repeats)
 st.subheader("Leaderboard")
 st.dataframe(
     board,
@@ -81,8 +80,9 @@ st.dataframe(
     column_config=view.leaderboard_columns(),
 )
 st.caption(
-    "Accuracy counts unparsed answers as wrong; the interval is a 95% Wilson interval. Cost per 1k is what "
-    "1,000 items cost at this run's billed usage (unknown when a model's price is not in the catalog)."
+    "Accuracy counts unparsed answers as wrong; the 95% interval counts samples, not repeats (a Wilson interval "
+    "with the sample as the unit). Cost per 1k is what 1,000 items cost at this run's billed usage (unknown when "
+    "a model's price is not in the catalog)."
 )
 
 # --- charts ------------------------------------------------------------------------------------------
@@ -159,17 +159,10 @@ if not pairs:
     st.caption("Paired tests need two or more cells with the same labels.")
 else:
     tests = view.paired_tests(pairs, several)
-    capped_table(
-        tests,
-        what="pairs",
-        cap=100,
-        column_config={
-            "A − B accuracy (points)": st.column_config.NumberColumn(format="%+.1f"),
-            "McNemar p": st.column_config.NumberColumn(format="%.3g"),
-        },
-    )
+    capped_table(tests, what="pairs", cap=100)
     st.caption(
-        "Exact McNemar test on the items both cells answered; p < 0.05 means the difference is unlikely to be chance."
+        "Exact McNemar test over the samples both cells answered (with repeats, a sample counts as right when most "
+        "of its answers are); p < 0.05 means the difference is unlikely to be chance."
     )
 
 # --- downloads ------------------------------------------------------------------------------------------

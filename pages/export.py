@@ -7,10 +7,9 @@ from typing import Any
 
 import streamlit as st
 
-from workbench import export, metrics
+from workbench import export, formatting, metrics
 from workbench.errors import InputError
 from workbench.export.spec import header_lines
-from workbench.pricing import format_usd
 from workbench.storage import repository as repo
 from workbench.ui import chrome, promptfoo_import
 from workbench.ui import export_view as view
@@ -140,8 +139,9 @@ with shown_errors():
             raise InputError("choose at least one cell to include")
         keep = [line for line in header_lines(spec) if not line.startswith(("Model:", "Measured accuracy", "Cost per"))]
         figures = [
-            f"{metrics.cell_name(c)}: accuracy {c['accuracy'] * 100:.1f}% (n = {c['n']}), cost per 1,000 items "
-            f"{format_usd(c['cost_per_1k_usd'])}"
+            f"{metrics.cell_name(c, several)}: accuracy {formatting.percent(c['accuracy'])} "
+            f"({formatting.sample_size(c['samples'], c['repeats'])}), cost per 1,000 items "
+            f"{formatting.money(c['cost_per_1k_usd'])}"
             for c in chosen_cells
         ]
         code = export.render_promptfoo(

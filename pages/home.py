@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import streamlit as st
 
-from workbench import metrics
-from workbench.pricing import format_usd
+from workbench import formatting as fmt
 from workbench.storage import repository as repo
 from workbench.ui import chrome
 from workbench.ui.results import run_report
@@ -54,20 +54,19 @@ else:
             left, right = st.columns([4, 1], vertical_alignment="center")
             left.markdown(f"**#{row.id} · {plain(row.name)}**")
             left.caption(
-                plain(f"{row.status} · {row.calls:,} calls · models {row.models} · temperatures {row.temperatures}")
+                plain(
+                    f"{row.status} · {row.calls:,} calls · models {row.models} · temperatures {row.temperatures}"
+                    f" · paid {fmt.money(None if pd.isna(row.spent_usd) else row.spent_usd)}"
+                    + (f", reused {fmt.money(row.reused_usd)}" if row.reused_usd else "")
+                )
             )
             if row.status == "completed" and row.answered:
                 with shown_errors():
                     report = run_report(ctx.engine, int(row.id), 0.02)
                     rec = report[2]["recommendation"]
                     if rec:
-                        several = len({c["prompt_version_id"] for c in report[2]["cells"]}) > 1
-                        left.caption(
-                            plain(
-                                f"Recommended: {metrics.cell_name(rec, several)}, accuracy {rec['accuracy']:.1%}, "
-                                f"{format_usd(rec['cost_per_1k_usd'])} per 1,000 items"
-                            )
-                        )
+                        said = "Recommended: " if rec["meets_target"] in (None, "yes") else ""
+                        left.caption(plain(said + rec["summary"]))
             right.page_link(
                 "pages/compare.py", label="Open", icon=":material/leaderboard:", query_params={"run": str(row.id)}
             )

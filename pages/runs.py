@@ -6,8 +6,8 @@ import pandas as pd
 import streamlit as st
 
 from workbench import charts, runs
+from workbench import formatting as fmt
 from workbench.errors import InputError
-from workbench.pricing import format_usd
 from workbench.storage import repository as repo
 from workbench.storage.liveness import is_live
 from workbench.ui import chrome
@@ -54,13 +54,11 @@ if isinstance(days, tuple) and len(days) == 2:
     day = pd.to_datetime(shown["created_at"]).dt.date
     shown = shown[(day >= days[0]) & (day <= days[1])]
 
-columns = ["id", "name", "status", "prompt", "dataset", "models", "calls", "answered", "errors", "cost", "key_kind"]
-columns += ["created_at", *(["created_by"] if ctx.signed_in else []), "error"]
+columns = ["id", "name", "status", "paid", "reused", "prompt", "dataset", "models", "calls", "answered", "errors"]
+columns += ["key_kind", "created_at", *(["created_by"] if ctx.signed_in else []), "error"]
 table = shown.assign(
-    cost=[
-        format_usd(cost) if known else "unknown"
-        for cost, known in zip(shown["cost_usd"], shown["cost_known"], strict=True)
-    ]
+    paid=[fmt.money(None if pd.isna(v) else v) for v in shown["spent_usd"]],
+    reused=[fmt.money(None if pd.isna(v) else v) for v in shown["reused_usd"]],
 )[columns]
 st.caption(f"{len(shown):,} of {len(all_runs):,} runs")
 capped_table(
@@ -70,7 +68,10 @@ capped_table(
         "created_at": st.column_config.DatetimeColumn("created (UTC)", format="YYYY-MM-DD HH:mm"),
         "id": st.column_config.NumberColumn("run", width="small"),
         "dataset": st.column_config.TextColumn("sample set"),
-        "cost": st.column_config.TextColumn("cost (USD)"),
+        "paid": st.column_config.TextColumn("paid", help="New calls this run made and paid for"),
+        "reused": st.column_config.TextColumn(
+            "reused", help="What the answers this run reused (earlier runs, Try it) cost when they were paid"
+        ),
         "error": st.column_config.TextColumn("problem"),
         "key_kind": st.column_config.TextColumn("paid with", help="server: the server's key; user: the maker's own"),
         "created_by": st.column_config.TextColumn("by"),
@@ -136,5 +137,5 @@ if spend.empty:
 else:
     st.altair_chart(charts.spend_per_day(spend), key="runs_spend")
     st.caption(
-        f"New calls paid for, by the day their answers arrived (UTC). Total {format_usd(spend['cost_usd'].sum())}."
+        f"New calls paid for, by the day their answers arrived (UTC). Total {fmt.money(spend['cost_usd'].sum())}."
     )

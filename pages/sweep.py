@@ -6,9 +6,9 @@ import contextlib
 
 import streamlit as st
 
+from workbench import formatting as fmt
 from workbench import runs
 from workbench.errors import InputError, WorkbenchError
-from workbench.pricing import format_usd
 from workbench.storage import repository as repo
 from workbench.sweep import parse_temperatures
 from workbench.ui import chrome, progress, services
@@ -158,7 +158,7 @@ def watch(run_id: int) -> None:
         st.rerun(scope="app")
     snap = progress.snapshot(ctx, run.id)
     st.progress(snap.fraction, text=f"{snap.done:,} of {snap.total:,}")
-    summary = plain(f"spent {format_usd(snap.spent_usd)} · {snap.errors:,} errors")
+    summary = plain(f"spent {fmt.money(snap.spent_usd)} · {snap.errors:,} errors")
     if run.status == "completed":
         st.success(f"Completed: {summary}.")
     else:

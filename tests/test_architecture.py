@@ -72,7 +72,7 @@ FLOORS: list[tuple[str, set[str]]] = [
         "domain",
         {
             "promptfile", "datasets", "pricing", "chat", "sweep", "access", "limiter", "local", "providers", "metrics",
-            "charts", "reporting", "export", "promptfoo", "prompts",
+            "charts", "reporting", "export", "promptfoo", "prompts", "target",
         },
     ),
     ("storage", {"storage"}),

@@ -37,8 +37,12 @@ def encodings(d: dict) -> list[dict]:
 
 
 def title_of(d: dict) -> str:
+    """The title with its subtitle lines (what a reader sees above the chart)."""
     title = d["title"]
-    return title if isinstance(title, str) else title["text"]
+    if isinstance(title, str):
+        return title
+    subtitle = title.get("subtitle") or []
+    return " ".join([title["text"], *([subtitle] if isinstance(subtitle, str) else subtitle)])
 
 
 def axis_titles(d: dict) -> set[str]:

@@ -17,6 +17,7 @@ import pytest
 
 from tests.conftest import PROMPT_YAML, SAMPLES_CSV, SWEEP_CELL_CONTRACT, TEST_KEY, cli_env, nano_answers, truth_cells
 from tests.support.fake_openai import FakeOpenAI
+from workbench import formatting as fmt
 from workbench.cli import main
 
 CELL_KEYS = set(SWEEP_CELL_CONTRACT)
@@ -332,3 +333,59 @@ def test_argument_errors_are_not_tracebacks(in_process, prompt_file, samples_fil
     with pytest.raises(SystemExit) as info:
         in_process(["sweep", "--prompt", prompt_file, "--dataset", samples_file, "--models", "m", "--repeats", "0"])
     assert info.value.code != 0
+
+
+def test_report_target_and_volume(in_process, prompt_file, samples_file):
+    sweep = ["sweep", "--prompt", prompt_file, "--dataset", samples_file, "--models", "gpt-4.1-nano"]
+    code, _, err = in_process([*sweep, "--repeats", "2"])
+    assert code == 0, err
+    code, out, err = in_process(["report", "1", "--target", "0.5", "--volume", "20000", "--json"])
+    assert code == 0, err
+    report = one_json_object(out)
+    assert report["target"] == 0.5 and report["volume_per_month"] == 20000
+    cell = report["cells"][0]
+    assert (cell["samples"], cell["repeats"], cell["n"]) == (6, 2, 12)
+    low, high = cell["accuracy_ci95"]
+    assert cell["meets_target"] == ("yes" if low >= 0.5 else "no" if high < 0.5 else "unclear")
+    assert cell["cost_per_month_usd"] == pytest.approx(cell["cost_per_1k_usd"] * 20)
+    assert report["recommendation"]["summary"].endswith(".")
+    code, out, err = in_process(["report", "1", "--target", "0.5", "--volume", "20000"])
+    assert code == 0, err
+    assert "samples × 2 repeats; intervals count samples" in out
+    assert "target?" in out and "cost/month" in out and "recommendation: " in out
+    assert "is the best" not in out and "e-" not in out  # full sentences, no scientific notation
+    for bad, needle in [("1.5", "--target must be between 0 and 1"), ("90", "did you mean 0.9?"), ("nan", "--target")]:
+        code, out, err = in_process(["report", "1", "--target", bad])
+        assert code == 2 and out == "" and err.count("\n") == 1 and needle in err, err
+    code, out, err = in_process(["report", "1", "--volume", "-5"])
+    assert code == 2 and "--volume" in err and err.count("\n") == 1
+
+
+def test_runs_show_paid_apart_from_reused(in_process, fake_server, prompt_file, samples_file):
+    """A 0-call identical re-run paid $0 and reused what the first run paid: runs, runs --json and show agree."""
+    sweep = ["sweep", "--prompt", prompt_file, "--dataset", samples_file, "--models", "gpt-4.1-nano", "--json"]
+    code, out, err = in_process(sweep)
+    assert code == 0, err
+    first = one_json_object(out)
+    calls = fake_server.calls
+    code, out, err = in_process(sweep)
+    assert code == 0, err
+    again = one_json_object(out)
+    assert fake_server.calls == calls and again["new_calls"] == 0
+    assert again["spent_usd"] == 0 and again["reused_usd"] == pytest.approx(first["spent_usd"])
+    assert first["reused_usd"] == 0 and first["spent_usd"] > 0
+    assert first["spent_usd"] == pytest.approx(first["total_cost_usd"])
+    code, out, err = in_process(["runs", "--json"])
+    runs = {r["id"]: r for r in one_json_object(out)["runs"]}
+    assert runs[again["run_id"]]["spent_usd"] == 0
+    assert runs[again["run_id"]]["reused_usd"] == pytest.approx(first["spent_usd"])
+    assert runs[first["run_id"]]["spent_usd"] == pytest.approx(first["spent_usd"])
+    assert runs[first["run_id"]]["reused_usd"] == 0
+    for run_id, paid in [(first["run_id"], first["spent_usd"]), (again["run_id"], 0.0)]:
+        code, out, err = in_process(["show", run_id, "--json"])
+        shown = one_json_object(out)
+        assert shown["spent_usd"] == pytest.approx(paid) and shown["reused_usd"] == runs[run_id]["reused_usd"]
+    code, out, err = in_process(["show", again["run_id"]])
+    assert f"paid $0 · reused answers worth {fmt.money(first['spent_usd'])}" in out
+    code, out, err = in_process(["runs"])
+    assert f"paid $0, reused {fmt.money(first['spent_usd'])}" in out

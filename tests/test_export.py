@@ -5,6 +5,7 @@ the same input. The JavaScript side (TypeScript, the promptfoo assertion and YAM
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import json
 import os
@@ -34,6 +35,7 @@ from workbench.datasets import Sample, SampleSet
 from workbench.errors import InputError
 from workbench.export import FORMATS, ExportSpec, filename, render, request_body
 from workbench.export.python_code import scoring_source
+from workbench.export.spec import header_lines
 from workbench.scoring import parse_label
 
 # --------------------------------------------------------------------------- request_body, the contract
@@ -97,6 +99,15 @@ def test_every_export_is_key_free_and_says_where_it_came_from(fmt: str, monkeypa
     for needle in ("tricky-sentiment", PROMPT.content_hash[:12], "run 42", "2025-06-01", "gpt-4.1-nano"):
         assert needle in text
     assert "87.5%" in text and "71.0% to 95.0%" in text and "n = 40" in text and "$0.0123" in text
+
+
+def test_header_names_the_version_and_counts_samples() -> None:
+    """Issue 15: the provenance names the prompt version and says samples x repeats, not calls as samples."""
+    spec = dataclasses.replace(SPEC, samples=20, repeats=2, version="tricky-sentiment v2 · shorter")
+    lines = header_lines(spec)
+    assert f"Prompt: tricky-sentiment v2 · shorter (content hash {PROMPT.content_hash[:12]})" in lines
+    measured = next(line for line in lines if line.startswith("Measured accuracy"))
+    assert "20 samples × 2 repeats, 40 answers" in measured and "samples as the unit" in measured
 
 
 def test_header_says_when_nothing_was_measured() -> None:

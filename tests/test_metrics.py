@@ -25,14 +25,18 @@ from workbench.metrics import (
     recommend,
     samples_for,
 )
-from workbench.stats import Z95, exact_sums, mcnemar_exact, paired_bootstrap_ci, wilson_interval
+from workbench.stats import Z95, bootstrap_mean_ci, exact_sums, mcnemar_exact, sample_accuracy_interval, wilson_interval
 
 LABELS = ["positive", "negative", "neutral"]
 EXTRA_KEYS = [
     "prompt_version_id",
     "prompt_name",
+    "prompt_label",
     "correct",
     "accuracy_ci95",
+    "samples",
+    "repeats",
+    "effective_n",
     "cost_per_1k_usd",
     "cost_per_correct_usd",
     "ttft_p50_ms",
@@ -122,8 +126,16 @@ def check_against_sklearn(cell: dict, rows: pd.DataFrame, labels: list[str]) -> 
     assert cell["confusion"]["labels"] == labels
     assert cell["confusion"]["columns"] == [*labels, "unparsed"]
     assert cell["confusion"]["matrix"] == cm[: len(labels)].tolist()
-    low, high = binomtest(correct, n).proportion_ci(confidence_level=0.95, method="wilson")
-    assert cell["accuracy_ci95"] == pytest.approx([low, high], abs=1e-12)
+    per = rows.assign(right=rows["gold"] == rows["predicted"]).groupby("sample_index")["right"].agg(["sum", "size"])
+    assert cell["samples"] == len(per) and cell["repeats"] == per["size"].max()
+    if per["size"].max() == 1:  # one answer per sample: the classic Wilson interval over answers
+        low, high = binomtest(correct, n).proportion_ci(confidence_level=0.95, method="wilson")
+        assert cell["accuracy_ci95"] == pytest.approx([low, high], abs=1e-12)
+    else:  # repeats: the sample is the unit
+        expected = sample_accuracy_interval(per["sum"].to_numpy(), per["size"].to_numpy())
+        assert cell["accuracy_ci95"] == pytest.approx(list(expected), abs=1e-12)
+        wide = binomtest(correct, n).proportion_ci(confidence_level=0.95, method="wilson")
+        assert cell["accuracy_ci95"][1] - cell["accuracy_ci95"][0] >= wide.high - wide.low - 1e-12
 
 
 # --- a hand-made run -----------------------------------------------------------------------------
@@ -300,27 +312,26 @@ def test_mcnemar_matches_scipy_binomtest(b: int, c: int) -> None:
 
 
 def test_bootstrap_equals_index_resampling_in_distribution() -> None:
-    a_only, b_only, n = 30, 12, 200
-    low, high = paired_bootstrap_ci(a_only, b_only, n, np.random.default_rng(1), n_boot=20000)
-    # the naive paired bootstrap: resample item indices
-    d = np.array([1] * a_only + [-1] * b_only + [0] * (n - a_only - b_only))
-    rng = np.random.default_rng(2)
-    means = d[rng.integers(0, n, size=(20000, n))].mean(axis=1)
+    # per-sample differences of two cells with 3 repeats: values in {-1, -2/3, ..., 1}
+    rng = np.random.default_rng(5)
+    d = (rng.integers(0, 4, 200) - rng.integers(0, 4, 200)) / 3
+    low, high = bootstrap_mean_ci([d], np.random.default_rng(1), n_boot=20000)
+    # the naive bootstrap over samples: resample sample indices
+    means = d[np.random.default_rng(2).integers(0, len(d), size=(20000, len(d)))].mean(axis=1)
     naive = np.percentile(means, [2.5, 97.5])
     assert (low[0], high[0]) == pytest.approx(tuple(naive), abs=0.01)
-    assert low[0] < (a_only - b_only) / n < high[0]
+    assert low[0] < d.mean() < high[0]
 
 
 def test_bootstrap_many_pairs_at_once() -> None:
-    a_only, b_only, n = np.array([0, 0, 5, 40, 0]), np.array([0, 3, 5, 0, 0]), np.array([50, 3, 10, 40, 0])
-    low, high = paired_bootstrap_ci(a_only, b_only, n, np.random.default_rng(0), n_boot=4000)
-    assert (low[0], high[0]) == (0.0, 0.0)  # no discordant pair: no spread
-    assert (low[1], high[1]) == (-1.0, -1.0)  # every pair discordant one way
+    values = [np.zeros(50), -np.ones(3), np.array([1.0] * 5 + [-1.0] * 5), np.ones(40), np.array([])]
+    low, high = bootstrap_mean_ci(values, np.random.default_rng(0), n_boot=4000)
+    assert (low[0], high[0]) == (0.0, 0.0)  # no discordant sample: no spread
+    assert (low[1], high[1]) == (-1.0, -1.0)  # every sample discordant one way
     assert -1 <= low[2] < 0 < high[2] <= 1
     assert (low[3], high[3]) == (1.0, 1.0)
     assert np.isnan(low[4]) and np.isnan(high[4])
-    # one pair alone: same interval as a wide one from the same seed is not required, but it is reproducible
-    again = paired_bootstrap_ci(a_only, b_only, n, np.random.default_rng(0), n_boot=4000)
+    again = bootstrap_mean_ci(values, np.random.default_rng(0), n_boot=4000)
     np.testing.assert_array_equal(again[0], low)
 
 
@@ -342,7 +353,7 @@ def paired_frame() -> pd.DataFrame:
     return make_frame(rows)
 
 
-def test_pair_tests_against_a_plain_merge() -> None:
+def test_pair_tests_count_samples_not_calls() -> None:
     frame = paired_frame()
     pairs = pair_tests(frame, {1: LABELS}, seed=3)
     cells = cell_summaries(frame, {1: LABELS})
@@ -351,20 +362,47 @@ def test_pair_tests_against_a_plain_merge() -> None:
     for pair in pairs:
         a, b = (pair["a"]["model"], pair["a"]["temperature"]), (pair["b"]["model"], pair["b"]["temperature"])
         assert order.index(a) < order.index(b)
-        left, right = answers(frame, *a), answers(frame, *b)
-        merged = left.merge(right, on=["sample_index", "repeat"], suffixes=("_a", "_b"))
-        ra = (merged["predicted_a"] == merged["gold_a"]).to_numpy()
-        rb = (merged["predicted_b"] == merged["gold_b"]).to_numpy()
-        assert pair["n"] == len(merged)
-        assert pair["a_correct"] == ra.sum() and pair["b_correct"] == rb.sum()
-        assert pair["a_only_correct"] == (ra & ~rb).sum() and pair["b_only_correct"] == (~ra & rb).sum()
+
+        def per_sample_share(rows: pd.DataFrame) -> pd.Series:
+            return (rows["predicted"] == rows["gold"]).groupby(rows["sample_index"]).mean()
+
+        merged = pd.concat([per_sample_share(answers(frame, *a)), per_sample_share(answers(frame, *b))], axis=1)
+        merged = merged.dropna()
+        sa, sb = merged.iloc[:, 0].to_numpy(), merged.iloc[:, 1].to_numpy()
+        assert pair["n"] == len(merged) <= 6  # samples, never sample x repeat
+        assert pair["a_correct"] == (sa > 0.5).sum() and pair["b_correct"] == (sb > 0.5).sum()
+        assert pair["a_only_correct"] == ((sa > 0.5) & (sb < 0.5)).sum()
+        assert pair["b_only_correct"] == ((sa < 0.5) & (sb > 0.5)).sum()
         disc = pair["a_only_correct"] + pair["b_only_correct"]
         expected = binomtest(pair["a_only_correct"], disc).pvalue if disc else 1.0
         assert pair["mcnemar_p"] == pytest.approx(expected, rel=1e-12)
-        assert pair["diff"] == pytest.approx(ra.mean() - rb.mean())
+        assert pair["diff"] == pytest.approx((sa - sb).mean())
         low, high = pair["diff_ci95"]
         assert low <= pair["diff"] <= high
     assert pair_tests(frame, {1: LABELS}, seed=3) == pairs  # seeded: reproducible
+
+
+def test_identical_repeats_do_not_change_pairs_or_intervals() -> None:
+    """Two identical repeats are the same evidence as one: same interval, same test (the issue's 97/100 case)."""
+    rows = []
+    for model, right in [("mini", 97), ("nano", 88)]:
+        for s in range(100):
+            for r in range(2):
+                gold = "positive"
+                pred = gold if s < right else "negative"
+                rows.append({"model": model, "temperature": 0, "sample_index": s, "repeat": r, "gold": gold})
+                rows[-1]["predicted"] = pred
+    twice = make_frame(rows)
+    once = twice[twice["repeat"] == 0]
+    two, one = build_report(twice, {1: LABELS}, run_id=1), build_report(once, {1: LABELS}, run_id=1)
+    mini2 = next(c for c in two["cells"] if c["model"] == "mini")
+    mini1 = next(c for c in one["cells"] if c["model"] == "mini")
+    assert (mini2["n"], mini2["samples"], mini2["repeats"]) == (200, 100, 2)
+    assert mini2["accuracy_ci95"] == pytest.approx(mini1["accuracy_ci95"], abs=1e-12)
+    assert mini2["accuracy_ci95"] == pytest.approx([0.915, 0.990], abs=5e-4)
+    p2, p1 = two["pairs"][0], one["pairs"][0]
+    assert p2["n"] == p1["n"] == 100
+    assert p2["mcnemar_p"] == p1["mcnemar_p"] and p2["diff"] == pytest.approx(p1["diff"])
 
 
 def test_pairs_only_between_prompts_with_the_same_labels() -> None:
@@ -441,13 +479,23 @@ def test_recommend_ties_prefer_known_then_lower_cost() -> None:
 
 def test_build_report_is_strict_json(hand: pd.DataFrame) -> None:
     report = build_report(hand, {1: LABELS}, run_id=7, tolerance=0.05)
-    assert set(report) == {"run_id", "cells", "pairs", "pareto", "recommendation", "tolerance"}
-    assert report["run_id"] == 7 and report["tolerance"] == 0.05
+    keys = {"run_id", "cells", "pairs", "pareto", "recommendation", "tolerance", "target", "volume_per_month"}
+    assert set(report) == keys
+    assert report["run_id"] == 7 and report["tolerance"] == 0.05 and report["target"] is None
     text = json.dumps(report, allow_nan=False)
     assert json.loads(text) == report
-    assert report["cells"] == cell_summaries(hand, {1: LABELS})
+    verdicts = {"meets_target": None, "more_samples_to_settle": None, "cost_per_month_usd": None}
+    assert report["cells"] == [c | verdicts for c in cell_summaries(hand, {1: LABELS})]
     assert report["recommendation"]["model"] == "nano"
-    assert report["pareto"] == [{"model": "nano", "temperature": 0.0, "prompt_version_id": 1, "prompt_name": "prompt1"}]
+    assert report["pareto"] == [
+        {
+            "model": "nano",
+            "temperature": 0.0,
+            "prompt_version_id": 1,
+            "prompt_name": "prompt1",
+            "prompt_label": "prompt1",
+        }
+    ]
     empty = build_report(hand.iloc[:0], {1: LABELS}, run_id=1)
     assert empty["cells"] == [] and empty["pairs"] == [] and empty["recommendation"] is None
 
@@ -552,3 +600,19 @@ def test_random_runs_match_sklearn(seed: int) -> None:
     json.dumps(report, allow_nan=False)
     for pair in report["pairs"]:
         assert label_sets[pair["a"]["prompt_version_id"]] == label_sets[pair["b"]["prompt_version_id"]]
+
+
+def test_confusion_always_has_the_labels_then_unparsed() -> None:
+    """Issue 15: the same shape for every cell, whether or not it has an unparsed answer."""
+    rows = [
+        {"model": "clean", "temperature": 0, "sample_index": s, "gold": "positive", "predicted": "positive"}
+        for s in range(3)
+    ]
+    rows += [
+        {"model": "messy", "temperature": 0, "sample_index": s, "gold": "negative", "predicted": "unparsed"}
+        for s in range(3)
+    ]
+    report = build_report(make_frame(rows), {1: LABELS}, run_id=1)
+    for cell in report["cells"]:
+        assert cell["confusion"]["columns"] == [*LABELS, "unparsed"]
+        assert [len(row) for row in cell["confusion"]["matrix"]] == [len(LABELS) + 1] * len(LABELS)

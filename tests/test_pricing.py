@@ -6,8 +6,9 @@ from decimal import Decimal
 
 import pytest
 
+from workbench import formatting as fmt
 from workbench.errors import InputError
-from workbench.pricing import Catalog, cost, format_usd, usd
+from workbench.pricing import Catalog, cost, usd
 
 
 @pytest.fixture(scope="module")
@@ -117,7 +118,7 @@ def test_unknown_model_costs_none_never_zero(catalog):
     assert catalog.lookup("gpt-4.1-nano-preview") is None
     assert cost(None, 1000, 0, 10) is None
     assert usd(None) is None
-    assert format_usd(None) == "unknown"
+    assert fmt.money(None) == "unknown"
 
 
 def test_cost_is_exact_and_cached_tokens_use_the_cached_rate(catalog):
@@ -215,9 +216,3 @@ def test_bad_override_files(tmp_path):
     bad.write_text("models:\n  x: {input: 1, output: 1, reasoning: {efforts: [low], default: high}}\n")
     with pytest.raises(InputError, match="model 'x'"):
         Catalog.load(bad)
-
-
-def test_format_usd():
-    assert format_usd(0) == "$0"
-    assert format_usd(Decimal("0.00009")) == "$0.00009"
-    assert format_usd(12.5) == "$12.5000"

@@ -71,7 +71,7 @@ def test_resume_over_max_cost_is_refused_with_the_sweeps_message(cli, wb, fake_s
 def test_resume_keeps_the_runs_own_limit(cli, wb, fake_server):
     stuck = stuck_run(wb, max_cost_usd=float(TINY))
     code, _, err = cli("resume", stuck.id)
-    assert code == EXIT_USAGE and "exceeds the budget of $1e-06; nothing was called" in err
+    assert code == EXIT_USAGE and "exceeds the budget of $0.000001; nothing was called" in err
     assert fake_server.calls == 0
 
 

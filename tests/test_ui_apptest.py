@@ -461,3 +461,25 @@ def test_names_and_answers_are_escaped_before_streamlit_renders_markdown() -> No
     escaped = plain(hostile)
     assert re.sub(r"\\(.)", r"\1", escaped) == hostile  # shows exactly what was typed
     assert not re.search(r"(?<!\\)[*!\[\]()$:<>]", escaped)  # no markdown, math, directive or tag left active
+
+
+def test_compare_answers_good_enough_with_a_required_accuracy(env: dict[str, object]) -> None:
+    """Issue 15: a required accuracy on Compare gives each cell a verdict consistent with its interval."""
+    at = visit(start(), "compare")
+    by_label(at.selectbox, "Run").set_value(env["run_id"]).run()  # the seeded run: 2 repeats
+    board = at.dataframe[0].value
+    assert "meets target" not in board.columns and set(board["samples × repeats"]) == {"6 samples × 2 repeats"}
+    assert says(at.success, "Recommended:") and not says(at.success, "; is the best")
+    by_label(at.number_input, "Required accuracy (%)").set_value(50.0).run()
+    by_label(at.number_input, "Items a month").set_value(100_000).run()
+    assert not at.exception and not at.error
+    board = at.dataframe[0].value
+    for verdict, interval in zip(board["meets target"], board["95% interval"], strict=True):
+        low, high = (float(x) for x in interval.rstrip("%").split("–"))
+        assert verdict == ("yes" if low >= 50 else "no" if high < 50 else "unclear")
+    assert all(v.startswith("$") for v in board["cost a month"])
+    said = texts(at.success) + texts(at.warning)
+    assert ("required 50.0% accuracy" in said and "a month at 100,000 items" in said) or "No cell meets" in said
+    pairs = next(d.value for d in at.dataframe if "paired samples" in d.value.columns)
+    assert set(pairs["paired samples"]) == {6}  # samples, never sample x repeat
+    assert all(p.startswith("p") for p in pairs["McNemar"])

@@ -32,6 +32,7 @@ from typing import Any
 import yaml
 from sqlalchemy.engine import Engine
 
+from workbench import formatting as fmt
 from workbench.access import LOCAL_USER
 from workbench.errors import BudgetError, InputError
 from workbench.pricing import Catalog
@@ -144,7 +145,7 @@ class Spend:
 
     def __str__(self) -> str:
         extra = f" + {self.unknown_calls} call(s) of unknown cost" if self.unknown_calls else ""
-        return money(self.usd) + extra
+        return fmt.money(self.usd) + extra
 
 
 def day_start(now: datetime | None = None) -> datetime:
@@ -236,25 +237,25 @@ def check(
         raise BudgetError(
             f"cannot check the budget: {what} (an admin can add it to the price table); nothing was called"
         )
-    estimate = f"estimated {money(est_new_usd)}" + (f" for {new_calls} new calls" if new_calls else "")
+    estimate = f"estimated {fmt.money(est_new_usd)}" + (f" for {new_calls} new calls" if new_calls else "")
     who = user or LOCAL_USER
     if max_cost_usd is not None and est_new_usd > max_cost_usd + EPSILON:
-        raise BudgetError(f"{estimate} exceeds this run's limit of {money(max_cost_usd)}; nothing was called")
+        raise BudgetError(f"{estimate} exceeds this run's limit of {fmt.money(max_cost_usd)}; nothing was called")
     if budgets.per_run_usd is not None and est_new_usd > budgets.per_run_usd + EPSILON:
         raise BudgetError(
-            f"{estimate} exceeds the per-run cap of {money(budgets.per_run_usd)}; "
+            f"{estimate} exceeds the per-run cap of {fmt.money(budgets.per_run_usd)}; "
             "nothing was called (use fewer samples, models or repeats)"
         )
     user_left, team_left = left.get("user_left_today_usd"), left.get("team_left_month_usd")
     if user_left is not None and est_new_usd > user_left + EPSILON:
         raise BudgetError(
-            f"{estimate} exceeds what is left today for {who}: {money(user_left)} of "
-            f"{money(budgets.user_daily_usd)}; nothing was called"
+            f"{estimate} exceeds what is left today for {who}: {fmt.money(user_left)} of "
+            f"{fmt.money(budgets.user_daily_usd)}; nothing was called"
         )
     if team_left is not None and est_new_usd > team_left + EPSILON:
         raise BudgetError(
-            f"{estimate} exceeds what is left this month for the team: {money(team_left)} of "
-            f"{money(budgets.team_monthly_usd)}; nothing was called"
+            f"{estimate} exceeds what is left this month for the team: {fmt.money(team_left)} of "
+            f"{fmt.money(budgets.team_monthly_usd)}; nothing was called"
         )
     return _smallest([budgets.per_run_usd, max_cost_usd, user_left, team_left])
 
@@ -339,20 +340,6 @@ def catalog_with_overrides(engine: Engine, base_catalog: Catalog) -> Catalog:
 
 
 # --- helpers ---------------------------------------------------------------------------------
-
-
-def money(value: float | None) -> str:
-    """$5.00, $4.9912, $0.0042, $0.000004, $0: up to 4 decimals (6 under a cent); unknown is said so."""
-    if value is None:
-        return "unknown"
-    if value == 0:
-        return "$0"
-    digits = 4 if abs(value) >= 0.01 else 6
-    text = f"{value:,.{digits}f}".rstrip("0")
-    whole, _, cents = text.partition(".")
-    if not cents.strip("0") and whole in ("0", "-0"):
-        return "<$0.000001" if value > 0 else "-<$0.000001"
-    return f"${whole}.{cents.ljust(2, '0')}"
 
 
 def _utc(now: datetime | None) -> datetime:

@@ -30,6 +30,11 @@ SPEND_FIXED_BARS = 10  # up to this many days, bars keep SPEND_BAR_PX pixels how
 SPEND_BAR_PX = 32
 
 
+def _title(text: str, *subtitle: str) -> alt.TitleParams:
+    """A short title with its explanation as subtitle lines: a long one-line title is cut off at a column's width."""
+    return alt.TitleParams(text=text, subtitle=list(subtitle), anchor="start")
+
+
 def _palette(title: str) -> alt.Color:
     return alt.Color("series:N", title=title, scale=alt.Scale(range=OKABE_ITO))
 
@@ -62,17 +67,18 @@ def _cells(report: Mapping[str, Any] | list[dict[str, Any]]) -> list[dict[str, A
 
 
 def _cell_frame(report: Mapping[str, Any] | list[dict[str, Any]]) -> pd.DataFrame:
-    """One row per cell with a display series (model, or prompt · model when prompts differ)."""
+    """One row per cell with a display series (model, or prompt version · model when versions differ)."""
     cells = _cells(report)
     several = len({c["prompt_version_id"] for c in cells}) > 1
     rows = [
         {
-            "series": f"{c['prompt_name']} · {c['model']}" if several else c["model"],
+            "series": f"{c.get('prompt_label') or c['prompt_name']} · {c['model']}" if several else c["model"],
             "cell": cell_name(c, several),
             "model": c["model"],
-            "prompt": c["prompt_name"],
+            "prompt": c.get("prompt_label") or c["prompt_name"],
             "temperature": c["temperature"],
             "n": c["n"],
+            "samples": c.get("samples", c["n"]),
             "correct": c.get("correct"),
             "accuracy": c["accuracy"],
             "ci_low": (c.get("accuracy_ci95") or [None, None])[0],
@@ -85,19 +91,20 @@ def _cell_frame(report: Mapping[str, Any] | list[dict[str, Any]]) -> pd.DataFram
         }
         for c in cells
     ]
-    columns = ["series", "cell", "model", "prompt", "temperature", "n", "correct", "accuracy", "ci_low", "ci_high"]
+    columns = ["series", "cell", "model", "prompt", "temperature", "n", "samples", "correct", "accuracy"]
+    columns += ["ci_low", "ci_high"]
     columns += ["macro_f1", "consistency", "flips", "cost_per_1k_usd", "prompt_version_id"]
     return pd.DataFrame(rows, columns=columns)
 
 
 def accuracy_vs_temperature(report: Mapping[str, Any] | list[dict[str, Any]]) -> alt.LayerChart:
-    """Accuracy per temperature, one line per model, with its 95% Wilson interval as a band."""
+    """Accuracy per temperature, one line per model, with its 95% interval (samples as the unit) as a band."""
     data = _cell_frame(report)
     data = data[data["accuracy"].notna() & data["temperature"].notna()].sort_values(["series", "temperature"])
     base = alt.Chart(data).encode(
         x=alt.X("temperature:Q", title="Temperature"), color=_palette("Model"), detail="series:N"
     )
-    title = "Accuracy (% correct, 95% interval)"
+    title = "Accuracy (% correct)"
     scale = _share_scale(data["accuracy"], data["ci_low"], data["ci_high"])
     axis = alt.Axis(format=PERCENT_FORMAT)
     band = base.mark_area(opacity=0.18).encode(
@@ -113,11 +120,12 @@ def accuracy_vs_temperature(report: Mapping[str, Any] | list[dict[str, Any]]) ->
             alt.Tooltip("ci_low:Q", title="95% low", format=".1%"),
             alt.Tooltip("ci_high:Q", title="95% high", format=".1%"),
             alt.Tooltip("correct:Q", title="Correct"),
+            alt.Tooltip("samples:Q", title="Samples"),
             alt.Tooltip("n:Q", title="Answers"),
         ],
     )
     chart = alt.layer(band, line).resolve_legend(color="independent")  # so only the lines make the legend
-    return chart.properties(title="Accuracy by temperature (band: 95% Wilson interval)")
+    return chart.properties(title=_title("Accuracy by temperature", "Band: 95% interval, samples as the unit"))
 
 
 def consistency_vs_temperature(report: Mapping[str, Any] | list[dict[str, Any]]) -> alt.Chart:
@@ -125,13 +133,13 @@ def consistency_vs_temperature(report: Mapping[str, Any] | list[dict[str, Any]])
     data = _cell_frame(report)
     data = data[data["consistency"].notna() & data["temperature"].notna()].sort_values(["series", "temperature"])
     return (
-        alt.Chart(data, title="Consistency across repeats by temperature")
+        alt.Chart(data, title=_title("Consistency by temperature", "Samples whose repeats all agree"))
         .mark_line(point=True)
         .encode(
             x=alt.X("temperature:Q", title="Temperature"),
             y=alt.Y(
                 "consistency:Q",
-                title="Repeats agree (% of samples)",
+                title="Repeats agree (%)",
                 axis=alt.Axis(format=PERCENT_FORMAT),
                 scale=_share_scale(data["consistency"]),
             ),
@@ -208,10 +216,10 @@ def cost_vs_accuracy(report: Mapping[str, Any]) -> alt.LayerChart:
         .encode(text=alt.value("recommended"))
         for side in ("left", "right")
     ]
-    title = "Cost against accuracy (dashed: Pareto frontier, ring: recommended)"
+    notes = ["Dashed: Pareto frontier · ring: recommended"]
     if unknown:
-        title += f"; {unknown} cell(s) of unknown cost not shown"
-    return alt.layer(line, points, ring, *labels).properties(title=title)
+        notes.append(f"{unknown} cell(s) of unknown cost not shown")
+    return alt.layer(line, points, ring, *labels).properties(title=_title("Cost against accuracy", *notes))
 
 
 def confusion_heatmap(cell: Mapping[str, Any]) -> alt.LayerChart:
@@ -245,8 +253,10 @@ def confusion_heatmap(cell: Mapping[str, Any]) -> alt.LayerChart:
         text="count:Q",
         color=alt.condition(alt.datum.count > top / 2, alt.value("white"), alt.value("black")),
     )
-    name = cell_name(cell) if {"model", "temperature"} <= set(cell) else "cell"
-    return alt.layer(rect, text).properties(title=f"Confusion matrix: {name}", width=alt.Step(80), height=alt.Step(40))
+    name = cell_name(cell, cell.get("prompt_label") is not None) if {"model", "temperature"} <= set(cell) else "cell"
+    return alt.layer(rect, text).properties(
+        title=_title("Confusion matrix", name), width=alt.Step(80), height=alt.Step(40)
+    )
 
 
 def latency_summary(frame: pd.DataFrame) -> pd.DataFrame:

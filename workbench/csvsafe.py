@@ -77,7 +77,7 @@ def write_csv(frame_or_rows: pd.DataFrame | Iterable[Mapping[str, Any]], path: s
 
 # --- the report as CSV files ---------------------------------------------------------------------
 
-_CELL_KEY = ["prompt_version_id", "prompt_name", "model", "temperature"]
+_CELL_KEY = ["prompt_version_id", "prompt_name", "prompt_label", "model", "temperature"]
 
 
 def _cell_rows(cells: list[dict[str, Any]]) -> list[dict[str, Any]]:

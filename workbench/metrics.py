@@ -26,10 +26,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from workbench import formatting as fmt
 from workbench.errors import InputError
-from workbench.pricing import format_usd
 from workbench.scoring import UNPARSED
-from workbench.stats import Z95, exact_sums, mcnemar_exact, paired_bootstrap_ci, wilson_interval
+from workbench.stats import Z95, bootstrap_mean_ci, clustered_wilson, effective_size, exact_sums, mcnemar_exact
+from workbench.target import annotate, check_target, check_volume, choose, per_month
 
 CELL = ["prompt_version_id", "model", "temperature"]
 REQUIRED = [
@@ -71,6 +72,25 @@ class _Prepared:
     correct: np.ndarray  # bool per row
     labels: dict[int, list[str]]
     kmax: int
+    sample: np.ndarray  # sample position per row (0 .. nsamples - 1)
+    nsamples: int
+
+
+@dataclass
+class _BySample:
+    """The per-sample correct-count table of every cell: right answers and answers, samples x cells."""
+
+    right: np.ndarray  # float64 [sample, cell]
+    answers: np.ndarray  # float64 [sample, cell]
+
+
+def _by_sample(p: _Prepared) -> _BySample:
+    ncells = len(p.cells)
+    key = p.sample[p.answered] * ncells + p.cell[p.answered]
+    size = p.nsamples * ncells
+    answers = np.bincount(key, minlength=size).astype(np.float64).reshape(p.nsamples, ncells)
+    right = np.bincount(key, weights=p.correct[p.answered], minlength=size).reshape(p.nsamples, ncells)
+    return _BySample(right, answers)
 
 
 def _prepare(frame: pd.DataFrame, labels: Mapping[int, list[str]]) -> _Prepared:
@@ -78,7 +98,8 @@ def _prepare(frame: pd.DataFrame, labels: Mapping[int, list[str]]) -> _Prepared:
     frame = frame.reset_index(drop=True)
     grouped = frame.groupby(CELL, sort=True, dropna=False)
     cell = grouped.ngroup().to_numpy()
-    cells = grouped.agg(prompt_name=("prompt_name", "first")).reset_index()
+    label = "prompt_label" if "prompt_label" in frame.columns else "prompt_name"
+    cells = grouped.agg(prompt_name=("prompt_name", "first"), prompt_label=(label, "first")).reset_index()
     clean: dict[int, list[str]] = {}
     gold = np.full(len(frame), -1, dtype=np.int64)
     pred = np.full(len(frame), -1, dtype=np.int64)
@@ -96,7 +117,8 @@ def _prepare(frame: pd.DataFrame, labels: Mapping[int, list[str]]) -> _Prepared:
     answered = frame["predicted"].notna().to_numpy()
     correct = answered & (gold >= 0) & (gold == pred)
     kmax = int(cells["k"].max()) if len(cells) else 0
-    return _Prepared(frame, cells, cell, answered, gold, pred, correct, clean, kmax)
+    sample, sample_ids = pd.factorize(frame["sample_index"])
+    return _Prepared(frame, cells, cell, answered, gold, pred, correct, clean, kmax, sample, len(sample_ids))
 
 
 def _num(value: Any) -> float | None:
@@ -112,6 +134,7 @@ def _key(row: Mapping[str, Any]) -> dict[str, Any]:
         "temperature": _num(row["temperature"]),
         "prompt_version_id": int(row["prompt_version_id"]),
         "prompt_name": row["prompt_name"],
+        "prompt_label": row.get("prompt_label") or row["prompt_name"],
     }
 
 
@@ -120,10 +143,14 @@ def _same(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
 
 
 def cell_name(cell: Mapping[str, Any], with_prompt: bool = False) -> str:
-    """``model @ T`` (``prompt · model @ T`` when several prompts are compared): the label of a cell."""
+    """``model @ T`` (``prompt v2 · model @ T`` when several prompt versions are compared): the label of a cell.
+
+    The prompt is named by its version label (``name v2``, with its note when it has one), so two
+    versions of one prompt are told apart wherever a cell is named.
+    """
     t = cell["temperature"]
     name = f"{cell['model']} @ {'default' if t is None or pd.isna(t) else f'{t:g}'}"
-    return f"{cell['prompt_name']} · {name}" if with_prompt else name
+    return f"{cell.get('prompt_label') or cell['prompt_name']} · {name}" if with_prompt else name
 
 
 def _consistency(p: _Prepared) -> tuple[dict[int, float | None], dict[int, list[int]]]:
@@ -179,6 +206,14 @@ def _cells(p: _Prepared) -> list[dict[str, Any]]:
     ttft = f["ttft_ms"].astype(float).where(answered).groupby(by).quantile(0.5)
     costs = exact_sums(f["cost_usd"].astype(float).where(answered), by)
     consistency, flips = _consistency(p)
+    table = _by_sample(p)
+    seen = table.answers > 0
+    n_answers, n_right = table.answers.sum(axis=0), table.right.sum(axis=0)
+    acc = np.divide(n_right, n_answers, out=np.zeros(ncells), where=n_answers > 0)
+    spread = ((table.right - acc * table.answers) ** 2 * seen).sum(axis=0)
+    n_samples, most = seen.sum(axis=0), table.answers.max(axis=0, initial=0)
+    effective = effective_size(n_right, n_answers, n_samples, spread, most)
+    ci_low, ci_high = clustered_wilson(n_right, n_answers, n_samples, spread, most, Z95)
 
     out = []
     for c, row in p.cells.iterrows():
@@ -193,7 +228,6 @@ def _cells(p: _Prepared) -> list[dict[str, Any]]:
             recall = np.where(support > 0, tp / support, 0.0)
             f1 = np.where(predicted + support > 0, 2 * tp / (predicted + support), 0.0)
         cost = None if sums.at[c, "unknown"] else float(costs.get(c, 0))
-        low, high = wilson_interval(correct, n, Z95)
         out.append(
             {
                 "model": row["model"],
@@ -209,8 +243,12 @@ def _cells(p: _Prepared) -> list[dict[str, Any]]:
                 "latency_p95_ms": _num(lat.at[c, 0.95]) if n else None,
                 "prompt_version_id": int(row["prompt_version_id"]),
                 "prompt_name": row["prompt_name"],
+                "prompt_label": row["prompt_label"],
                 "correct": correct,
-                "accuracy_ci95": [low, high],
+                "accuracy_ci95": [_num(ci_low[c]), _num(ci_high[c])],
+                "samples": int(n_samples[c]),
+                "repeats": int(most[c]),
+                "effective_n": float(effective[c]) if n else None,
                 "cost_per_1k_usd": cost / n * 1000 if cost is not None and n else None,
                 "cost_per_correct_usd": cost / correct if cost is not None and correct else None,
                 "ttft_p50_ms": _num(ttft.get(c)) if n else None,
@@ -245,34 +283,37 @@ def _pairs(p: _Prepared, seed: int, n_boot: int) -> list[dict[str, Any]]:
     ncells = len(p.cells)
     if ncells < 2:
         return []
-    f = p.frame
-    item = f.groupby(["sample_index", "repeat"], sort=True).ngroup().to_numpy()
-    grid = np.full((int(item.max()) + 1, ncells), -1, dtype=np.int8)
-    grid[item[p.answered], p.cell[p.answered]] = p.correct[p.answered]
-    seen, right = (grid >= 0).astype(np.float64), (grid == 1).astype(np.float64)
-    both_n = np.rint(seen.T @ seen).astype(np.int64)  # paired items per pair of cells
-    right_seen = np.rint(right.T @ seen).astype(np.int64)  # [i, j]: i right where j answered too
-    both_right = np.rint(right.T @ right).astype(np.int64)
+    table = _by_sample(p)
+    seen = (table.answers > 0).astype(np.float64)
+    share = np.divide(table.right, table.answers, out=np.zeros_like(table.right), where=table.answers > 0)
+    majority = np.sign(2 * table.right - table.answers)  # per sample: +1 mostly right, -1 mostly wrong, 0 tied
+    right, wrong = (majority > 0).astype(np.float64), ((majority < 0) & (seen > 0)).astype(np.float64)
+    both_n = np.rint(seen.T @ seen).astype(np.int64)  # samples both cells answered
+    right_seen = np.rint(right.T @ seen).astype(np.int64)  # [i, j]: samples i got right where j answered too
+    only = np.rint(right.T @ wrong).astype(np.int64)  # [i, j]: samples i got right and j wrong
+    share_seen = share.T @ seen  # [i, j]: sum of i's per-sample accuracy over samples j answered too
     label_sets = [tuple(sorted(p.labels[pv])) for pv in p.cells["prompt_version_id"]]
     keys = [_key(row) for _, row in p.cells.iterrows()]
     i, j = np.triu_indices(ncells, k=1)
     same = np.array([label_sets[x] == label_sets[y] for x, y in zip(i, j, strict=True)], dtype=bool)
     i, j = i[same], j[same]
     n = both_n[i, j]
-    a_right, b_right = right_seen[i, j], right_seen[j, i]
-    a_only, b_only = a_right - both_right[i, j], b_right - both_right[i, j]
-    low, high = paired_bootstrap_ci(a_only, b_only, n, np.random.default_rng(seed), n_boot)
+    diffs = []
+    for x, y in zip(i, j, strict=True):
+        both = (seen[:, x] > 0) & (seen[:, y] > 0)
+        diffs.append(share[both, x] - share[both, y])
+    low, high = bootstrap_mean_ci(diffs, np.random.default_rng(seed), n_boot)
     return [
         {
             "a": keys[i[x]],
             "b": keys[j[x]],
             "n": int(n[x]),
-            "a_correct": int(a_right[x]),
-            "b_correct": int(b_right[x]),
-            "a_only_correct": int(a_only[x]),
-            "b_only_correct": int(b_only[x]),
-            "mcnemar_p": mcnemar_exact(a_only[x], b_only[x]),
-            "diff": (int(a_right[x]) - int(b_right[x])) / int(n[x]) if n[x] else None,
+            "a_correct": int(right_seen[i[x], j[x]]),
+            "b_correct": int(right_seen[j[x], i[x]]),
+            "a_only_correct": int(only[i[x], j[x]]),
+            "b_only_correct": int(only[j[x], i[x]]),
+            "mcnemar_p": mcnemar_exact(only[i[x], j[x]], only[j[x], i[x]]),
+            "diff": (share_seen[i[x], j[x]] - share_seen[j[x], i[x]]) / n[x] if n[x] else None,
             "diff_ci95": [_num(low[x]), _num(high[x])],
         }
         for x in range(len(i))
@@ -282,10 +323,15 @@ def _pairs(p: _Prepared, seed: int, n_boot: int) -> list[dict[str, Any]]:
 def pair_tests(
     frame: pd.DataFrame, labels: Mapping[int, list[str]], seed: int = 0, n_boot: int = 2000
 ) -> list[dict[str, Any]]:
-    """Every pair of cells with the same labels, paired on (sample_index, repeat) where both answered.
+    """Every pair of cells with the same labels, paired on the samples both answered (the sample is the unit).
 
-    ``mcnemar_p`` is the exact two-sided McNemar test; ``diff_ci95`` a paired bootstrap percentile
-    interval of the accuracy difference (a minus b), reproducible for a given ``seed``.
+    ``n`` counts paired samples. A sample is *right* for a cell when more than half of its answers
+    there are right, *wrong* when fewer than half are (a tie is neither); ``a_correct`` counts the
+    paired samples a got right, ``a_only_correct`` those a got right and b wrong. ``mcnemar_p`` is
+    the exact two-sided McNemar test on those discordant samples. ``diff`` is the mean over paired
+    samples of (a's share of right answers - b's); ``diff_ci95`` its percentile interval from a
+    bootstrap over samples, reproducible for a given ``seed``. With one repeat all of this is the
+    classic per-item McNemar and paired bootstrap.
     """
     if n_boot < 1:
         raise InputError(f"n_boot must be at least 1, got {n_boot}")
@@ -309,76 +355,104 @@ def pareto_frontier(cells: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [_key(kept[i]) for i in order if not dominated[i]]
 
 
-def _fmt_p(p: float) -> str:
-    return "p<0.001" if p < 0.001 else f"p={p:.2g}"
-
-
 def recommend(
-    cells: list[dict[str, Any]], pairs: list[dict[str, Any]], tolerance: float = 0.02
+    cells: list[dict[str, Any]],
+    pairs: list[dict[str, Any]],
+    tolerance: float = 0.02,
+    target: float | None = None,
+    volume: float | None = None,
 ) -> dict[str, Any] | None:
-    """The cheapest cell whose accuracy is within ``tolerance`` of the best, with the test against the best.
+    """The cell to ship, with one complete sentence (``summary``) saying why; None when no cell has an answer.
 
-    The best is the most accurate cell (ties: known and lower cost, then more answers). Among the
-    cells within tolerance the one with the lowest known cost per 1k wins (ties: higher accuracy);
-    a cell of unknown cost is only chosen when every cell within tolerance has unknown cost, and
-    then it is the best itself. None when no cell has an answer.
+    With a required accuracy (``target``) it is the cheapest cell whose interval is at or above it,
+    or, when none is, the most accurate cell with how far it falls short (``target.choose``).
+    Without one it is the cheapest cell whose accuracy is within ``tolerance`` of the best, with the
+    paired test against the best. The best is the most accurate cell (ties: known and lower cost,
+    then more answers). Among the cells within tolerance the one with the lowest known cost per 1k
+    wins (ties: higher accuracy); a cell of unknown cost is only chosen when every cell within
+    tolerance has unknown cost, and then it is the best itself. ``volume`` (items a month) adds the
+    cost a month.
     """
     if not (isinstance(tolerance, int | float) and 0 <= tolerance <= 1) or math.isnan(tolerance):
         raise InputError(f"tolerance must be a number between 0 and 1, got {tolerance!r}")
+    target, volume = check_target(target), check_volume(volume)
     scored = [c for c in cells if c.get("accuracy") is not None]
     if not scored:
         return None
+    several = len({c["prompt_version_id"] for c in cells}) > 1
+
+    def name(c: Mapping[str, Any]) -> str:
+        return cell_name(c, several)
 
     def best_key(c: dict[str, Any]) -> tuple[Any, ...]:
         cost = c["cost_per_1k_usd"]
         return (c["accuracy"], cost is not None, -cost if cost is not None else 0.0, c["n"])
 
     best = max(scored, key=best_key)
-    within = [c for c in scored if c["accuracy"] >= best["accuracy"] - tolerance - 1e-12]
-    priced = [c for c in within if c["cost_per_1k_usd"] is not None]
-    rec = min(priced, key=lambda c: (c["cost_per_1k_usd"], -c["accuracy"], -c["n"])) if priced else best
+    extra: dict[str, Any] = {"target": target, "meets_target": None, "shortfall": None}
+    if target is not None:
+        rec, said = choose(annotate(scored, target, volume), target, volume, name)
+        extra.update(meets_target=said["meets_target"], shortfall=said["shortfall"])
+        summary = said["summary"]
+        priced: list[dict[str, Any]] = [rec] if rec["cost_per_1k_usd"] is not None else []
+    else:
+        within = [c for c in scored if c["accuracy"] >= best["accuracy"] - tolerance - 1e-12]
+        priced = [c for c in within if c["cost_per_1k_usd"] is not None]
+        rec = min(priced, key=lambda c: (c["cost_per_1k_usd"], -c["accuracy"], -c["n"])) if priced else best
+        summary = ""
     is_best = _same(rec, best)
-    several = len({c["prompt_version_id"] for c in cells}) > 1
-    name, best_name = cell_name(rec, several), cell_name(best, several)
-    p_value, diff = None, None
+    p_value, diff, paired = None, None, 0
     if not is_best:
         for pair in pairs:
             if (_same(pair["a"], rec) and _same(pair["b"], best)) or (_same(pair["a"], best) and _same(pair["b"], rec)):
-                p_value = pair["mcnemar_p"]
+                p_value, paired = pair["mcnemar_p"], pair.get("n", 0)
                 diff = pair["diff"] if _same(pair["a"], rec) else (-pair["diff"] if pair["diff"] is not None else None)
+    over = f"over {paired:,} paired samples"
     if is_best:
         verdict = "is the best"
     elif p_value is None:
         verdict = "not tested against the best (no paired answers)"
     elif p_value >= SIGNIFICANCE:
-        verdict = f"no significant difference from the best ({_fmt_p(p_value)})"
+        verdict = f"no significant difference from the best ({fmt.p_value(p_value)})"
     elif diff is not None and diff > 0:
-        verdict = f"significantly better than the best on the paired items ({_fmt_p(p_value)})"
+        verdict = f"significantly better than the best on the paired samples ({fmt.p_value(p_value)})"
     else:
-        verdict = f"significantly worse than the best ({_fmt_p(p_value)})"
+        verdict = f"significantly worse than the best ({fmt.p_value(p_value)})"
     points = f"{tolerance * 100:g} points"
+    month = per_month(rec["cost_per_1k_usd"], volume)
+    at_volume = "" if month is None or volume is None else f" ({fmt.money(month)} a month at {volume:,.0f} items)"
+    evidence = f"{fmt.percent(rec['accuracy'])}, 95% interval {fmt.interval(rec.get('accuracy_ci95'))}"
     if not priced:
         reason = (
-            f"costs are unknown for every cell within {points} of the best, so the most accurate, {name}, is chosen"
+            f"{name(rec)} is the most accurate cell ({evidence}); costs are unknown for every cell within {points} "
+            "of it, so none can be called cheaper"
         )
     elif is_best:
         reason = (
-            f"{name} has the best accuracy ({rec['accuracy']:.1%}) and no cell within {points} of it is cheaper "
-            f"({format_usd(rec['cost_per_1k_usd'])} per 1k items)"
+            f"{name(rec)} is the most accurate cell ({evidence}) and no cell within {points} of it is cheaper: "
+            f"{fmt.money(rec['cost_per_1k_usd'])} per 1,000 items{at_volume}"
         )
     else:
+        test = {
+            "is the best": "",
+            "not tested against the best (no paired answers)": "; it was not tested against the best (no paired "
+            "samples)",
+        }.get(verdict, f"; McNemar {over}: {verdict}")
         reason = (
-            f"{name} is the cheapest cell within {points} of the best accuracy: {rec['accuracy']:.1%} vs "
-            f"{best['accuracy']:.1%} for {best_name}, at {format_usd(rec['cost_per_1k_usd'])} vs "
-            f"{format_usd(best['cost_per_1k_usd'])} per 1k items"
+            f"{name(rec)} is the cheapest cell within {points} of the best accuracy: {fmt.percent(rec['accuracy'])} "
+            f"vs {fmt.percent(best['accuracy'])} for {name(best)}, at {fmt.money(rec['cost_per_1k_usd'])} vs "
+            f"{fmt.money(best['cost_per_1k_usd'])} per 1,000 items{at_volume}{test}"
         )
-    fields = ("model", "temperature", "prompt_version_id", "prompt_name", "accuracy", "cost_per_1k_usd")
+    fields = ("model", "temperature", "prompt_version_id", "prompt_name", "prompt_label", "accuracy", "cost_per_1k_usd")
     return {
-        **{k: rec[k] for k in fields},
-        "best": {k: best[k] for k in fields},
+        **{k: rec.get(k, rec["prompt_name"] if k == "prompt_label" else None) for k in fields},
+        "best": {k: best.get(k, best["prompt_name"] if k == "prompt_label" else None) for k in fields},
         "mcnemar_p": p_value,
         "verdict": verdict,
         "reason": reason,
+        **extra,
+        "cost_per_month_usd": month,
+        "summary": summary or f"{reason}.",
     }
 
 
@@ -396,11 +470,26 @@ def _clean(value: Any) -> Any:
 
 
 def build_report(
-    frame: pd.DataFrame, labels: Mapping[int, list[str]], run_id: int, tolerance: float = 0.02
+    frame: pd.DataFrame,
+    labels: Mapping[int, list[str]],
+    run_id: int,
+    tolerance: float = 0.02,
+    target: float | None = None,
+    volume: float | None = None,
 ) -> dict[str, Any]:
-    """Everything the report screens, the CLI and the CSV export show for a run, JSON-serialisable."""
+    """Everything the report screens, the CLI and the CSV export show for a run, JSON-serialisable.
+
+    ``target`` is a required accuracy (a share, 0.9 for 90%): each cell gets ``meets_target``
+    yes/no/unclear and the recommendation answers "good enough?"; a run without gold labels cannot
+    be held to one (a one-line error). ``volume`` (items a month) adds each cell's cost a month.
+    """
+    target, volume = check_target(target), check_volume(volume)
     prepared = _prepare(frame, labels)
-    cells = _cells(prepared)
+    if target is not None and len(prepared.frame) and not (prepared.gold >= 0).any():
+        raise InputError(
+            f"run {run_id} has no gold labels among its prompts' labels, so no accuracy can be held to a target"
+        )
+    cells = annotate(_cells(prepared), target, volume)
     pairs = _pairs(prepared, seed=0, n_boot=2000)
     return _clean(
         {
@@ -408,8 +497,10 @@ def build_report(
             "cells": cells,
             "pairs": pairs,
             "pareto": pareto_frontier(cells),
-            "recommendation": recommend(cells, pairs, tolerance),
+            "recommendation": recommend(cells, pairs, tolerance, target, volume),
             "tolerance": tolerance,
+            "target": target,
+            "volume_per_month": volume,
         }
     )
 
@@ -446,7 +537,8 @@ def _correct(frame: pd.DataFrame) -> pd.Series:
 def per_sample(frame: pd.DataFrame) -> pd.DataFrame:
     """One row per run item, ordered by cell, sample and repeat (the samples CSV)."""
     _require(frame, [c for c in SAMPLE_COLUMNS if c != "correct"])
-    out = frame.assign(correct=_correct(frame))[SAMPLE_COLUMNS]
+    columns = [*SAMPLE_COLUMNS[:2], "prompt_label", *SAMPLE_COLUMNS[2:]] if "prompt_label" in frame else SAMPLE_COLUMNS
+    out = frame.assign(correct=_correct(frame))[columns]
     return out.sort_values([*CELL, "sample_index", "repeat"], kind="stable").reset_index(drop=True)
 
 
@@ -463,13 +555,14 @@ def disagreements(frame: pd.DataFrame) -> pd.DataFrame:
     """The hard set as a table: sample_index, gold, variables, then one column per cell of its answers.
 
     Each cell column holds that cell's parsed answers in repeat order joined by " / " (None when the
-    cell has no answer for the sample). Columns are named ``model @ T`` (prefixed by the prompt name
-    when the run compares several prompts).
+    cell has no answer for the sample). Columns are named ``model @ T`` (prefixed by the prompt
+    version's label when the run compares several prompt versions).
     """
     _require(frame, [*CELL, "prompt_name", "sample_index", "repeat", "gold", "predicted", "variables"])
     hard = pd.Index(hard_set(frame))
     grouped = frame.groupby(CELL, sort=True, dropna=False)
-    cells = grouped["prompt_name"].first().reset_index()
+    label = "prompt_label" if "prompt_label" in frame.columns else "prompt_name"
+    cells = grouped.agg(prompt_name=("prompt_name", "first"), prompt_label=(label, "first")).reset_index()
     several = cells["prompt_version_id"].nunique() > 1
     names = [cell_name(row, several) for _, row in cells.iterrows()]
     cell = grouped.ngroup().to_numpy()

@@ -330,15 +330,3 @@ def cost(
 def usd(value: Decimal | None) -> float | None:
     """A Decimal amount as a JSON-friendly float (None stays None)."""
     return None if value is None else float(value)
-
-
-def format_usd(value: Decimal | float | None) -> str:
-    """Human text for an amount; unknown is said so."""
-    if value is None:
-        return "unknown"
-    value = float(value)
-    if value == 0:
-        return "$0"
-    if abs(value) < 0.01:
-        return f"${value:.6f}".rstrip("0")
-    return f"${value:,.4f}"

@@ -26,6 +26,7 @@ from decimal import Decimal
 
 from sqlalchemy.engine import Engine
 
+from workbench import formatting as fmt
 from workbench.errors import AuthError, ModelNotFoundError, ProviderError, ServerUnreachableError, TransientError
 from workbench.limiter import AdaptiveLimiter
 from workbench.pricing import Catalog, cost
@@ -383,7 +384,7 @@ class Runner:
         elif self.cancel.is_set():
             status, error = "cancelled", "cancelled by the user"
         elif self._budget_hit:
-            status, error = "stopped", f"budget of ${self.max_cost} reached (spent ${self._spent:.6f})"
+            status, error = "stopped", f"budget of {fmt.money(self.max_cost)} reached (spent {fmt.money(self._spent)})"
         elif self._stopped_models:
             status, error = "failed", "; ".join(self._stopped_models.values())
         else:

@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
+from workbench import formatting as fmt
 from workbench.config import Settings
 from workbench.datasets import SampleSet
 from workbench.errors import BudgetError, InputError
@@ -167,8 +168,8 @@ class Workbench:
             raise BudgetError(f"cannot enforce --max-cost: the price of {unknown} is unknown (add it to the catalog)")
         if est["est_new_usd"] > max_cost_usd:
             raise BudgetError(
-                f"estimated cost ${est['est_new_usd']:.6f} of {est['new_calls']} new calls exceeds the budget of "
-                f"${max_cost_usd:g}; nothing was called"
+                f"estimated cost {fmt.money(est['est_new_usd'])} of {est['new_calls']} new calls exceeds the budget "
+                f"of {fmt.money(max_cost_usd)}; nothing was called"
             )
 
     # --- running -----------------------------------------------------------------------------
@@ -265,6 +266,7 @@ class Workbench:
         frame, labels = results_frame(self.engine, run_id)
         cells = [{key: cell[key] for key in SWEEP_CELL_KEYS if key in cell} for cell in cell_summaries(frame, labels)]
         known = all(c["cost_usd"] is not None for c in cells)
+        money = repo.run_money(self.engine, run_id)
         total = sum((Decimal(repr(c["cost_usd"])) for c in cells if c["cost_usd"] is not None), Decimal(0))
         result: dict[str, Any] = {
             "run_id": run.id,
@@ -272,8 +274,12 @@ class Workbench:
             "status": run.status,
             "error": run.error,
             "new_calls": outcome.new_calls if outcome else 0,
-            "spent_usd": (usd(outcome.spent_usd) if outcome.spent_usd is not None else None) if outcome else 0.0,
+            # with an outcome: what this invocation paid; without (show): what the run paid in all
+            "spent_usd": (usd(outcome.spent_usd) if outcome.spent_usd is not None else None)
+            if outcome
+            else money["spent_usd"],
             "reused": outcome.reused if outcome else None,
+            "reused_usd": money["reused_usd"],
             "total_cost_usd": usd(total) if known else None,
             "base_url": run.base_url,
             "repeats": run.repeats,

@@ -72,6 +72,9 @@ def spec_for_cell(wb: Workbench, run_id: int, cell: dict[str, Any]) -> tuple[Exp
         cost_per_1k_usd=cell.get("cost_per_1k_usd"),
         n=cell["n"],
         created=run.created_at.date().isoformat(),
+        samples=cell.get("samples"),
+        repeats=cell.get("repeats"),
+        version=cell.get("prompt_label"),
         local=cell["model"] in wb.local,
     )
     return spec, repo.load_dataset(wb.engine, run.dataset_id)

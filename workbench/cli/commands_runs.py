@@ -6,9 +6,9 @@ import argparse
 import sys
 from typing import Any
 
+from workbench import formatting as fmt
 from workbench.cli import emit
 from workbench.cli.common import open_workbench, run_id_arg
-from workbench.pricing import format_usd
 from workbench.storage import repository as repo
 from workbench.storage.results import results_frame
 
@@ -34,6 +34,16 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=0.02,
         help="accuracy a cheaper cell may give up to be recommended (default 0.02)",
     )
+    p.add_argument(
+        "--target",
+        type=float,
+        metavar="SHARE",
+        help="required accuracy (0.9 for 90%%): each cell meets it, does not, or is unclear; recommends the "
+        "cheapest cell that meets it",
+    )
+    p.add_argument(
+        "--volume", type=float, metavar="ITEMS", help="items a month: adds each cell's cost a month at that volume"
+    )
     p.set_defaults(handler=cmd_report)
 
 
@@ -47,6 +57,8 @@ def cmd_runs(args: argparse.Namespace) -> int:
         ).to_dict("records")
         for r in records:
             r["cost_usd"] = r["cost_usd"] if r.pop("cost_known") else None
+            for key in ("spent_usd", "reused_usd"):  # pandas made unknown (None) NaN
+                r[key] = None if r[key] is None or r[key] != r[key] else r[key]
             if r["finished_at"] in ("None", "NaT"):
                 r["finished_at"] = None
         emit({"runs": records})
@@ -55,9 +67,9 @@ def cmd_runs(args: argparse.Namespace) -> int:
         print("no runs yet: start one with `python -m workbench sweep --prompt ... --dataset ... --models ...`")
         return 0
     for r in frame.itertuples():
-        cost = format_usd(r.cost_usd) if r.cost_known else "unknown"
+        paid = f"paid {fmt.money(r.spent_usd)}" + (f", reused {fmt.money(r.reused_usd)}" if r.reused_usd else "")
         print(
-            f"{r.id:>5}  {r.status:<11} {str(r.created_at)[:16]}  {r.answered}/{r.calls} answered  {cost:>12}  "
+            f"{r.id:>5}  {r.status:<11} {str(r.created_at)[:16]}  {r.answered}/{r.calls} answered  {paid:<32}  "
             f"{r.models}  T={r.temperatures}  {r.name}"
         )
     return 0
@@ -66,21 +78,23 @@ def cmd_runs(args: argparse.Namespace) -> int:
 def print_cells(result: dict[str, Any]) -> None:
     out = sys.stdout
     out.write(
-        f"run {result['run_id']}: {result['status']}  new calls {result['new_calls']}, "
-        f"spent {format_usd(result['spent_usd'])}, total {format_usd(result['total_cost_usd'])}\n"
+        f"run {result['run_id']}: {result['status']} · "
+        + (f"{result['new_calls']:,} new calls " if result.get("reused") is not None else "")
+        + f"paid {fmt.money(result['spent_usd'])} · reused answers worth {fmt.money(result.get('reused_usd'))} · "
+        f"all answers {fmt.money(result['total_cost_usd'])}\n"
     )
     out.write(
         f"{'model':<24}{'T':>5}{'n':>7}{'accuracy':>10}{'macro-F1':>10}{'unparsed':>10}{'errors':>8}"
         f"{'cost':>14}{'p50 ms':>9}\n"
     )
     for c in result["cells"]:
-        acc = "-" if c["accuracy"] is None else f"{c['accuracy']:.3f}"
+        acc = fmt.percent(c["accuracy"])
         f1 = "-" if c["macro_f1"] is None else f"{c['macro_f1']:.3f}"
         temp = "-" if c["temperature"] is None else f"{c['temperature']:g}"
         p50 = "-" if c["latency_p50_ms"] is None else f"{c['latency_p50_ms']:.0f}"
         out.write(
             f"{c['model']:<24}{temp:>5}{c['n']:>7}{acc:>10}{f1:>10}{c['unparsed']:>10}{c['errors']:>8}"
-            f"{format_usd(c['cost_usd']):>14}{p50:>9}\n"
+            f"{fmt.money(c['cost_usd']):>14}{p50:>9}\n"
         )
 
 
@@ -96,11 +110,13 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     from workbench.metrics import build_report, per_sample
+    from workbench.target import check_target, check_volume
 
+    target, volume = check_target(args.target, "--target"), check_volume(args.volume, "--volume")
     wb = open_workbench()
     repo.get_run(wb.engine, args.run_id)
     frame, labels = results_frame(wb.engine, args.run_id)
-    report = build_report(frame, labels, args.run_id, tolerance=args.tolerance)
+    report = build_report(frame, labels, args.run_id, tolerance=args.tolerance, target=target, volume=volume)
     if args.csv:
         from workbench.csvsafe import write_report_csv
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING, Any
 
+from workbench import formatting as fmt
 from workbench import runs
 from workbench.cli import EXIT_FAILED, emit, say
 from workbench.cli.common import ProgressPrinter, money, open_workbench, positive_int, run_id_arg
 from workbench.datasets import load_samples
-from workbench.pricing import format_usd
 from workbench.promptfile import load_prompt
 from workbench.sweep import parse_models, parse_temperatures
 
@@ -104,10 +104,10 @@ def _print_estimate(est: dict[str, Any]) -> None:
     for m in est["models"]:
         say(
             f"  {m['model']}: {m['calls']} calls, {m['prompt_tokens']} prompt tokens, "
-            f"~{m['est_completion_tokens']} completion tokens, est. {format_usd(m['est_cost_usd'])}"
-            f" (new calls: {format_usd(m['est_new_cost_usd'])})"
+            f"~{m['est_completion_tokens']} completion tokens, est. {fmt.money(m['est_cost_usd'])}"
+            f" (new calls: {fmt.money(m['est_new_cost_usd'])})"
         )
-    say(f"estimated total {format_usd(est['est_total_usd'])}, new calls {format_usd(est['est_new_usd'])} (estimate)")
+    say(f"estimated total {fmt.money(est['est_total_usd'])}, new calls {fmt.money(est['est_new_usd'])} (estimate)")
     for note in est["notes"]:
         say(f"note: {note}")
 

@@ -6,8 +6,8 @@ import argparse
 from typing import Any
 
 from workbench import budgets as money_rules
+from workbench import formatting as fmt
 from workbench.access import AccessPolicy, load_secrets_file
-from workbench.budgets import money
 from workbench.cli import emit
 from workbench.cli.common import open_workbench
 from workbench.usage import NO_SIGN_IN, users_report
@@ -48,14 +48,14 @@ def cmd_users(args: argparse.Namespace) -> int:
                 f"{(r['user'] or NO_SIGN_IN):<32}{(r['role'] or '-'):<8}{r['runs']:>6}{r['prompt_versions']:>9}"
                 f"{r['datasets']:>9}  {_cell(r, 'today'):<16}{_cell(r, 'month'):<16}{_cell(r, 'total'):<16}"
                 f"{r['last_seen'] or '-'}"
-                + (f"  (own key {money(r['own_key_total_usd'])})" if r["own_key_total_usd"] else "")
+                + (f"  (own key {fmt.money(r['own_key_total_usd'])})" if r["own_key_total_usd"] else "")
             )
     limit = caps.team_monthly_usd
-    month = money(report["team_month_usd"]) + (
+    month = fmt.money(report["team_month_usd"]) + (
         f" + {report['team_month_unknown_cost_calls']} unknown" if report["team_month_unknown_cost_calls"] else ""
     )
     print(
-        f"team this month: {month}" + (f" of {money(limit)}" if limit is not None else "") + "; caps: per run "
+        f"team this month: {month}" + (f" of {fmt.money(limit)}" if limit is not None else "") + "; caps: per run "
         f"{_cap(caps.per_run_usd)}, per user per day {_cap(caps.user_daily_usd)}, team per month {_cap(limit)}"
     )
     return 0
@@ -63,8 +63,8 @@ def cmd_users(args: argparse.Namespace) -> int:
 
 def _cell(row: dict[str, Any], period: str) -> str:
     unknown = row[f"{period}_unknown_cost_calls"]
-    return money(row[f"{period}_usd"]) + (f" + {unknown} unknown" if unknown else "")
+    return fmt.money(row[f"{period}_usd"]) + (f" + {unknown} unknown" if unknown else "")
 
 
 def _cap(value: float | None) -> str:
-    return "none" if value is None else money(value)
+    return "none" if value is None else fmt.money(value)

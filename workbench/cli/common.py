@@ -6,6 +6,7 @@ import argparse
 import sys
 import time
 
+from workbench import formatting as fmt
 from workbench.config import Settings
 from workbench.errors import InputError
 from workbench.runner import Progress
@@ -65,7 +66,7 @@ class ProgressPrinter:
         eta = f", ~{p.eta_s:.0f}s left" if p.eta_s is not None and not final else ""
         line = (
             f"{p.done}/{p.total} done ({p.reused} reused, {p.new_calls} new, {p.errors} errors), "
-            f"spent ${p.spent_usd:.6f}, concurrency {p.concurrency}{eta}"
+            f"spent {fmt.money(p.spent_usd)}, concurrency {p.concurrency}{eta}"
         )
         if self.tty:
             sys.stderr.write("\r" + line.ljust(100) + ("\n" if final else ""))

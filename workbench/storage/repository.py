@@ -93,6 +93,31 @@ def list_prompt_versions(engine: Engine, name: str | None = None, created_by: st
     return frame.iloc[::-1].reset_index(drop=True)
 
 
+def version_labels(engine: Engine, version_ids: list[int], note_chars: int = 40) -> dict[int, str]:
+    """How a prompt version is named wherever a cell is named: ``name v2``, ``name v2 · its note``.
+
+    The number counts the versions of that name in the order they were stored (1 = oldest), as the
+    Prompts page and ``list_prompt_versions`` number them; a long note is cut to ``note_chars``.
+    """
+    if not version_ids:
+        return {}
+    with Session(engine) as session:
+        query = select(PromptVersion).where(PromptVersion.id.in_(version_ids))  # type: ignore[union-attr]
+        wanted = [row[0] for row in session.exec(query)]
+        names = {v.name for v in wanted}
+        same_name = session.exec(
+            select(PromptVersion.id, PromptVersion.name).where(PromptVersion.name.in_(names))  # type: ignore[attr-defined]
+        ).all()
+    labels = {}
+    for v in wanted:
+        number = sum(1 for other_id, name in same_name if name == v.name and other_id <= v.id)
+        note = " ".join(v.note.split())
+        if len(note) > note_chars:
+            note = note[: note_chars - 1].rstrip() + "…"
+        labels[int(v.id)] = f"{v.name} v{number}" + (f" · {note}" if note else "")
+    return labels
+
+
 # --- data sets -------------------------------------------------------------------------------
 
 
@@ -289,8 +314,63 @@ def delete_run(engine: Engine, run_id: int) -> None:
         session.commit()
 
 
+def _item_stats(session: Session, ids: list[int]) -> dict[int, tuple]:
+    """Per run: items, answered, errors, cost, unknown-cost answers, and the same split into paid and reused.
+
+    An answer is *paid* by a run when that run made the call (``responses.run_id``); any other
+    answer it points to was *reused* (from an earlier run, Try it, or another process's call).
+    """
+    answered = Response.id.is_not(None)  # type: ignore[union-attr]
+    paid = answered & (func.coalesce(Response.run_id, -1) == RunItem.run_id)
+    reused = answered & (func.coalesce(Response.run_id, -1) != RunItem.run_id)
+    unknown = Response.cost_usd.is_(None)  # type: ignore[union-attr]
+    stats: dict[int, tuple] = {}
+    for start in range(0, len(ids), CHUNK):
+        rows = session.execute(
+            select(
+                RunItem.run_id,
+                func.count(RunItem.id),
+                func.count(RunItem.response_id),
+                func.count(RunItem.error),
+                func.sum(Response.cost_usd),
+                func.count(Response.id) - func.count(Response.cost_usd),
+                func.sum(case((paid, Response.cost_usd), else_=0.0)),
+                func.sum(case((paid & unknown, 1), else_=0)),
+                func.sum(case((reused, Response.cost_usd), else_=0.0)),
+                func.sum(case((reused & unknown, 1), else_=0)),
+            )
+            .select_from(RunItem)
+            .outerjoin(Response, Response.id == RunItem.response_id)
+            .where(RunItem.run_id.in_(ids[start : start + CHUNK]))  # type: ignore[attr-defined]
+            .group_by(RunItem.run_id)
+        ).all()
+        stats.update({r[0]: tuple(r[1:]) for r in rows})
+    return stats
+
+
+def _money(
+    spent: float | None, spent_unknown: int, reused: float | None, reused_unknown: int
+) -> dict[str, float | None]:
+    return {
+        "spent_usd": float(spent or 0.0) if not spent_unknown else None,  # None: some new call's price is unknown
+        "reused_usd": float(reused or 0.0) if not reused_unknown else None,
+    }
+
+
+def run_money(engine: Engine, run_id: int) -> dict[str, float | None]:
+    """What a run paid for (its new calls) and what the answers it reused had cost: ``spent_usd``, ``reused_usd``."""
+    with Session(engine) as session:
+        stats = _item_stats(session, [run_id]).get(run_id, (0, 0, 0, None, 0, None, 0, None, 0))
+    return _money(*stats[5:])
+
+
 def list_runs(engine: Engine, created_by: str | None = None, limit: int | None = None) -> pd.DataFrame:
-    """Runs newest first with their progress and cost (computed, not stored)."""
+    """Runs newest first with their progress and cost (computed, not stored).
+
+    ``cost_usd`` is what every answer of the run cost; ``spent_usd`` what the run paid for (its new
+    calls) and ``reused_usd`` what the answers it reused had cost when first paid (None: some price
+    unknown), so a re-run that made no call shows $0 spent.
+    """
     query = select(Run).order_by(Run.id.desc())
     if created_by:
         query = query.where(Run.created_by == created_by)
@@ -310,6 +390,8 @@ def list_runs(engine: Engine, created_by: str | None = None, limit: int | None =
         "errors",
         "cost_usd",
         "cost_known",
+        "spent_usd",
+        "reused_usd",
         "created_at",
         "finished_at",
         "created_by",
@@ -321,24 +403,7 @@ def list_runs(engine: Engine, created_by: str | None = None, limit: int | None =
         if not runs:
             return pd.DataFrame(columns=columns)
         ids = [r.id for r in runs]
-        stats = {}
-        for start in range(0, len(ids), CHUNK):
-            chunk = ids[start : start + CHUNK]
-            rows = session.execute(
-                select(
-                    RunItem.run_id,
-                    func.count(RunItem.id),
-                    func.count(RunItem.response_id),
-                    func.count(RunItem.error),
-                    func.sum(Response.cost_usd),
-                    func.count(Response.id) - func.count(Response.cost_usd),
-                )
-                .select_from(RunItem)
-                .outerjoin(Response, Response.id == RunItem.response_id)
-                .where(RunItem.run_id.in_(chunk))
-                .group_by(RunItem.run_id)
-            ).all()
-            stats.update({r[0]: r[1:] for r in rows})
+        stats = _item_stats(session, ids)
         datasets = dict(session.execute(select(Dataset.id, Dataset.name)).all())
         prompt_names = {}
         for run in runs:
@@ -346,7 +411,9 @@ def list_runs(engine: Engine, created_by: str | None = None, limit: int | None =
             prompt_names[run.id] = ", ".join(dict.fromkeys(p["name"] for p in plan.get("prompts", [])))
     records = []
     for run in runs:
-        total, answered, errors, cost, unknown = stats.get(run.id, (0, 0, 0, None, 0))
+        total, answered, errors, cost, unknown, spent, spent_unknown, reused, reused_unknown = stats.get(
+            run.id, (0, 0, 0, None, 0, None, 0, None, 0)
+        )
         records.append(
             {
                 "id": run.id,
@@ -362,6 +429,7 @@ def list_runs(engine: Engine, created_by: str | None = None, limit: int | None =
                 "errors": errors,
                 "cost_usd": float(cost) if cost is not None else 0.0,
                 "cost_known": unknown == 0,
+                **_money(spent, spent_unknown, reused, reused_unknown),
                 "created_at": run.created_at,
                 "finished_at": run.finished_at,
                 "created_by": run.created_by,

@@ -14,12 +14,13 @@ from sqlalchemy.engine import Engine
 from workbench.promptfile import parse_prompt
 from workbench.scoring import UNPARSED, normalize, parse_label
 from workbench.storage.models import Response, Run, RunItem, Sample
-from workbench.storage.repository import get_prompt_version, get_run
+from workbench.storage.repository import get_prompt_version, get_run, version_labels
 
 RESULT_COLUMNS = [
     "item_id",
     "prompt_version_id",
     "prompt_name",
+    "prompt_label",
     "model",
     "temperature",
     "sample_index",
@@ -110,6 +111,7 @@ def results_frame(engine: Engine, run_id: int) -> tuple[pd.DataFrame, dict[int, 
     frame["gold"] = frame["sample_index"].map(gold_by_idx)
     frame["variables"] = frame["sample_index"].map(text_by_idx)
     frame["prompt_name"] = frame["prompt_version_id"].map(names)
+    frame["prompt_label"] = frame["prompt_version_id"].map(version_labels(engine, list(names)))
     answered = frame["response_id"].notna()
     frame["predicted"] = None
     frame["gold"] = _canonical_gold(frame, labels)

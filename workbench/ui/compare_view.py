@@ -9,8 +9,9 @@ import pandas as pd
 import streamlit as st
 
 from workbench import charts, metrics
-from workbench.pricing import format_usd
+from workbench import formatting as fmt
 from workbench.ui.results import RunView, draw
+from workbench.ui.widgets import plain
 
 Cell = dict[str, Any]
 
@@ -23,8 +24,34 @@ def pct(value: float | None) -> float | None:
     return None if value is None else value * 100
 
 
-def leaderboard(cells: list[Cell], rec: dict[str, Any] | None, several: bool, repeats: int) -> pd.DataFrame:
+def target_fields() -> tuple[float | None, float | None]:
+    """The required accuracy (a share) and the items a month the user gave; None for either left at 0."""
+    target_pct = st.number_input(
+        "Required accuracy (%)",
+        0.0,
+        100.0,
+        0.0,
+        1.0,
+        help="0 = none. Each cell then meets it (its whole 95% interval is at or above it), does not (wholly "
+        "below), or is unclear; the recommendation is the cheapest cell that meets it.",
+    )
+    volume = st.number_input("Items a month", 0, None, 0, 10_000, help="0 = not given. Adds the cost a month.")
+    return (target_pct / 100 or None), (float(volume) or None)
+
+
+def recommendation(rec: dict[str, Any] | None) -> None:
+    """The recommendation's one sentence: green when a cell is recommended, amber when none is good enough."""
+    if not rec:
+        return
+    if rec["meets_target"] in (None, "yes"):
+        st.success(f"**Recommended:** {plain(rec['summary'])}")
+    else:
+        st.warning(plain(rec["summary"]))
+
+
+def leaderboard(report: dict[str, Any], rec: dict[str, Any] | None, several: bool, repeats: int) -> pd.DataFrame:
     """One row per cell; the recommended and the most accurate cell are marked."""
+    cells = report["cells"]
 
     def marker(cell: Cell) -> str:
         if same_cell(cell, rec):
@@ -34,19 +61,19 @@ def leaderboard(cells: list[Cell], rec: dict[str, Any] | None, several: bool, re
     return pd.DataFrame(
         [
             {
-                **({"prompt": c["prompt_name"]} if several else {}),
+                **({"prompt": c["prompt_label"]} if several else {}),
                 "model": c["model"] + marker(c),
                 "temperature": c["temperature"],
-                "answers": c["n"],
+                "samples × repeats": fmt.sample_size(c["samples"], c["repeats"]),
                 "accuracy %": pct(c["accuracy"]),
-                "95% interval": "–".join(f"{v * 100:.1f}" for v in c["accuracy_ci95"])
-                if c["accuracy_ci95"][0] is not None
-                else "",
+                "95% interval": fmt.interval(c["accuracy_ci95"]),
+                **({"meets target": c["meets_target"]} if report["target"] is not None else {}),
                 "macro-F1": c["macro_f1"],
                 **({"consistency %": pct(c["consistency"])} if repeats > 1 else {}),
                 "unparsed": c["unparsed"],
                 "errors": c["errors"],
-                "cost per 1k": format_usd(c["cost_per_1k_usd"]),
+                "cost per 1k": fmt.money(c["cost_per_1k_usd"]),
+                **({"cost a month": fmt.money(c["cost_per_month_usd"])} if report["volume_per_month"] else {}),
                 "p50 latency ms": c["latency_p50_ms"],
             }
             for c in cells
@@ -88,14 +115,12 @@ def paired_tests(pairs: list[dict[str, Any]], several: bool) -> pd.DataFrame:
             {
                 "A": metrics.cell_name(p["a"], several),
                 "B": metrics.cell_name(p["b"], several),
-                "paired answers": p["n"],
+                "paired samples": p["n"],
                 "A right, B wrong": p["a_only_correct"],
                 "B right, A wrong": p["b_only_correct"],
-                "A − B accuracy (points)": pct(p["diff"]),
-                "95% interval": "–".join(f"{v * 100:+.1f}" for v in p["diff_ci95"])
-                if p["diff_ci95"][0] is not None
-                else "",
-                "McNemar p": p["mcnemar_p"],
+                "A − B accuracy": fmt.points(p["diff"]),
+                "95% interval": fmt.points_interval(p["diff_ci95"]),
+                "McNemar": fmt.p_value(p["mcnemar_p"]),
             }
             for p in pairs
         ]

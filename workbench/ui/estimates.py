@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pandas as pd
 
+from workbench import formatting as fmt
 from workbench.datasets import SampleSet
-from workbench.pricing import Catalog, format_usd
+from workbench.pricing import Catalog
 from workbench.promptfile import PromptFile
 from workbench.sweep import Plan, estimate, parse_models
 
@@ -31,7 +32,7 @@ def per_thousand(
         rows.append(
             {
                 "model": m["model"],
-                "per 1k items (est.)": format_usd(cost / calls * 1000) if cost is not None else "unknown",
+                "per 1k items (est.)": fmt.money(cost / calls * 1000) if cost is not None else "unknown",
                 "prompt tokens": round(m["prompt_tokens"] / calls, 1),
                 "answer tokens (est.)": round(m["est_completion_tokens"] / calls, 1),
             }

@@ -7,22 +7,21 @@ from typing import Any
 
 import streamlit as st
 
+from workbench import formatting as fmt
 from workbench import prompts as library
-from workbench.pricing import format_usd
 from workbench.promptfile import NAME_PATTERN, PromptFile
 from workbench.ui.services import Context
 from workbench.ui.widgets import file_output, plain
 
 
 def cell_figures(cell: dict[str, Any]) -> None:
-    """Accuracy, its interval, n, cost per 1,000 and latency of the cell to ship, as metrics."""
-    low, high = cell["accuracy_ci95"]
+    """Accuracy, its interval, samples × repeats, cost per 1,000 and latency of the cell to ship, as metrics."""
     p50 = cell["latency_p50_ms"]
     figures = {
-        "Accuracy": f"{cell['accuracy'] * 100:.1f}%",
-        "95% interval": f"{low * 100:.1f}–{high * 100:.1f}%" if low is not None else "none",
-        "Answers (n)": f"{cell['n']:,}",
-        "Cost per 1,000 items": format_usd(cell["cost_per_1k_usd"]),
+        "Accuracy": fmt.percent(cell["accuracy"]),
+        "95% interval": fmt.interval(cell["accuracy_ci95"]),
+        "Samples × repeats": f"{cell['samples']:,} × {cell['repeats']}",
+        "Cost per 1,000 items": fmt.money(cell["cost_per_1k_usd"]),
         "p50 latency": "unknown" if p50 is None else f"{p50:,.0f} ms",
     }
     with st.container(horizontal=True, gap="large"):  # each figure as wide as its text; wraps in a narrow window

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import streamlit as st
 
-from workbench.pricing import format_usd
+from workbench import formatting as fmt
 from workbench.storage import repository as repo
 from workbench.storage.models import Run, utcnow
 from workbench.ui import activity
@@ -85,7 +85,7 @@ def show(ctx: Context, run: Run, key: str, compact: bool = False) -> Snapshot:
         f"#{run.id} {plain(run.name)}: {snap.done:,}/{snap.total:,}" if compact else f"{snap.done:,} of {snap.total:,}"
     )
     st.progress(snap.fraction, text=text)
-    parts = [f"spent {format_usd(snap.spent_usd)}", f"{snap.errors:,} errors"]
+    parts = [f"spent {fmt.money(snap.spent_usd)}", f"{snap.errors:,} errors"]
     if snap.eta_s is not None:
         parts.append(f"about {duration(snap.eta_s)} left")
     quiet = quiet_for(run)

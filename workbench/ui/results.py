@@ -52,17 +52,31 @@ class RunView:
 
 
 @st.cache_resource(ttl=3600, max_entries=VIEWS_KEPT, show_spinner="Scoring the run…")
-def _view(database: str, run_id: int, state: tuple, tolerance: float, _engine: Engine) -> RunView:
+def _view(
+    database: str,
+    run_id: int,
+    state: tuple,
+    tolerance: float,
+    target: float | None,
+    volume: float | None,
+    _engine: Engine,
+) -> RunView:
     frame, labels = results_frame(_engine, run_id)
-    return RunView(frame, labels, metrics.build_report(frame, labels, run_id, tolerance))
+    return RunView(frame, labels, metrics.build_report(frame, labels, run_id, tolerance, target=target, volume=volume))
 
 
-def run_view(engine: Engine, run_id: int, tolerance: float) -> RunView:
-    """The shared view of a run as it is now; recomputed only when the run has changed."""
+def run_view(
+    engine: Engine, run_id: int, tolerance: float, target: float | None = None, volume: float | None = None
+) -> RunView:
+    """The shared view of a run as it is now; recomputed only when the run has changed.
+
+    ``target`` (a required accuracy, as a share) and ``volume`` (items a month) as in ``build_report``.
+    """
     counts = repo.run_progress(engine, run_id)
     status = repo.get_run(engine, run_id).status
     state = (counts["total"], counts["answered"], counts["errors"], status)
-    return _view(engine.url.render_as_string(hide_password=True), run_id, state, tolerance, engine)
+    database = engine.url.render_as_string(hide_password=True)
+    return _view(database, run_id, state, tolerance, target, volume, engine)
 
 
 def draw(where: Any, view: RunView, name: str, build: Callable[[], Any], **kwargs: Any) -> None:
@@ -72,10 +86,10 @@ def draw(where: Any, view: RunView, name: str, build: Callable[[], Any], **kwarg
 
 
 def run_report(
-    engine: Engine, run_id: int, tolerance: float
+    engine: Engine, run_id: int, tolerance: float, target: float | None = None, volume: float | None = None
 ) -> tuple[pd.DataFrame, dict[int, list[str]], dict[str, Any]]:
     """``(results frame, labels, report)`` for a run; recomputed only when the run has changed."""
-    view = run_view(engine, run_id, tolerance)
+    view = run_view(engine, run_id, tolerance, target, volume)
     return view.frame, view.labels, view.report
 
 

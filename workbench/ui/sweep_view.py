@@ -8,8 +8,8 @@ import pandas as pd
 import streamlit as st
 
 from workbench import budgets
+from workbench import formatting as fmt
 from workbench.errors import BudgetError, WorkbenchError
-from workbench.pricing import format_usd
 from workbench.ui.services import Context
 from workbench.ui.widgets import cap_text, plain
 
@@ -21,11 +21,11 @@ def spend_panel(ctx: Context) -> None:
     with st.container(border=True):
         m1, m2, m3, m4 = st.columns(4)
         who = "you" if ctx.signed_in else "this workbench"
-        m1.metric(f"Spent by {who} today", budgets.money(left["user_spent_today_usd"]))
+        m1.metric(f"Spent by {who} today", fmt.money(left["user_spent_today_usd"]))
         m2.metric(
             "Left today", cap_text(left["user_left_today_usd"]), help=f"Daily cap {cap_text(caps.user_daily_usd)}"
         )
-        m3.metric("Team, this month", budgets.money(left["team_spent_month_usd"]))
+        m3.metric("Team, this month", fmt.money(left["team_spent_month_usd"]))
         m4.metric(
             "Left this month",
             cap_text(left["team_left_month_usd"]),
@@ -49,7 +49,7 @@ def estimate_panel(est: dict[str, Any]) -> None:
     c1.metric("Calls", f"{est['calls']:,}")
     c2.metric("Stored, free", f"{est['stored']:,}")
     c3.metric("New calls", f"{est['new_calls']:,}")
-    c4.metric("Est. cost of new calls", format_usd(est["est_new_usd"]))
+    c4.metric("Est. cost of new calls", fmt.money(est["est_new_usd"]))
     table = pd.DataFrame(
         [
             {
@@ -59,8 +59,8 @@ def estimate_panel(est: dict[str, Any]) -> None:
                 "new calls": m["new_calls"],
                 "prompt tokens": m["prompt_tokens"],
                 "completion tokens (est.)": m["est_completion_tokens"],
-                "cost, all calls (est.)": format_usd(m["est_cost_usd"]),
-                "cost, new calls (est.)": format_usd(m["est_new_cost_usd"]),
+                "cost, all calls (est.)": fmt.money(m["est_cost_usd"]),
+                "cost, new calls (est.)": fmt.money(m["est_new_cost_usd"]),
             }
             for m in est["models"]
         ]

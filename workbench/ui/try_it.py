@@ -5,10 +5,11 @@ from __future__ import annotations
 import streamlit as st
 
 from workbench import budgets
+from workbench import formatting as fmt
 from workbench.chat import request_body
 from workbench.datasets import SampleSet
 from workbench.errors import BudgetError
-from workbench.pricing import cost, format_usd
+from workbench.pricing import cost
 from workbench.promptfile import PromptFile
 from workbench.scoring import parse_label
 from workbench.templating import missing_variables
@@ -84,7 +85,7 @@ def try_it(ctx: Context, prompt: PromptFile, messages: list[dict[str, str]], sam
                 "prompt_tokens": done.prompt_tokens,
                 "completion_tokens": done.completion_tokens,
                 "estimated_prompt_tokens": count_chat(body["messages"]),
-                "cost": format_usd(
+                "cost": fmt.money(
                     cost(
                         info,
                         done.prompt_tokens,

@@ -11,7 +11,7 @@ import pandas as pd
 import streamlit as st
 from sqlalchemy.engine import Engine
 
-from workbench import budgets
+from workbench import formatting as fmt
 from workbench.errors import WorkbenchError
 from workbench.storage import repository as repo
 
@@ -74,7 +74,7 @@ def dataset_for_prompt(datasets: dict[int, str], prompt_name: str) -> int | None
 
 def cap_text(value: float | None) -> str:
     """A budget cap as shown: an amount, or "no cap"."""
-    return "no cap" if value is None else budgets.money(value)
+    return "no cap" if value is None else fmt.money(value)
 
 
 def run_label(row) -> str:
