@@ -71,7 +71,7 @@ def test_the_page_opens_on_the_latest_run_with_the_winner_preselected(
     assert sum("★ winner" in option for option in cell.options) == 1 and len(cell.options) == 4
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Accuracy"] == f"{best['accuracy'] * 100:.1f}%"
-    assert metrics["Answers (n)"] == str(best["n"])
+    assert metrics["Samples × repeats"] == f"{best['samples']} × {best['repeats']}"  # samples, not calls
     assert metrics["p50 latency"].endswith(" ms")
     low, high = best["accuracy_ci95"]
     assert metrics["95% interval"] == f"{low * 100:.1f}–{high * 100:.1f}%"
