@@ -288,6 +288,7 @@ def _entries(value: Any, where: str) -> set[str]:
     """Allow-list entries from a TOML list or a comma-separated string, normalised and checked."""
     if value is None:
         return set()
+    items: list[Any] | tuple[Any, ...]
     if isinstance(value, str):
         items = value.split(",")
     elif isinstance(value, (list, tuple)):

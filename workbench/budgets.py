@@ -64,7 +64,8 @@ class Budgets:
         """Defaults from the environment, else ``[workbench.budgets]`` (or the same WORKBENCH_ names) in secrets."""
         secrets = secrets or {}
         env = os.environ if env is None else env
-        workbench = secrets.get("workbench") if isinstance(secrets.get("workbench"), Mapping) else {}
+        found = secrets.get("workbench")
+        workbench: Mapping[str, Any] = found if isinstance(found, Mapping) else {}
         section = workbench.get("budgets") or {}
         if not isinstance(section, Mapping):
             raise InputError("secrets.toml: [workbench.budgets] must be a section")

@@ -70,12 +70,12 @@ class Settings:
             catalog_path=env.get("WORKBENCH_CATALOG") or None,
             prompts_dir=Path(env.get("WORKBENCH_PROMPTS_DIR") or "prompts"),
             timeout=_number(env, "WORKBENCH_TIMEOUT", 60.0, float),
-            max_attempts=_number(env, "WORKBENCH_MAX_ATTEMPTS", 8, int),
+            max_attempts=int(_number(env, "WORKBENCH_MAX_ATTEMPTS", 8, int)),
             local_gguf=Path(env["WORKBENCH_LOCAL_GGUF"]).expanduser() if env.get("WORKBENCH_LOCAL_GGUF") else None,
             local_base_url=(env.get("WORKBENCH_LOCAL_BASE_URL") or "").rstrip("/") or None,
             local_models=tuple(m.strip() for m in (env.get("WORKBENCH_LOCAL_MODELS") or "").split(",") if m.strip()),
         )
-        return replace(settings, **overrides) if overrides else settings
+        return replace(settings, **overrides) if overrides else settings  # type: ignore[arg-type]
 
     @property
     def remote_configured(self) -> bool:

@@ -12,15 +12,17 @@ import csv
 import hashlib
 import io
 import json
+import sys
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from workbench.errors import InputError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 MAX_FIELD = 10_000_000
 csv.field_size_limit(MAX_FIELD)
@@ -63,6 +65,8 @@ class SampleSet:
         return dict(Counter(s.label for s in self.samples).most_common())
 
     def to_frame(self) -> pd.DataFrame:
+        import pandas as pd
+
         rows = [{**s.variables, self.label_column: s.label} for s in self.samples]
         return pd.DataFrame(rows, columns=list(self.columns))
 
@@ -74,6 +78,8 @@ class SampleSet:
 
     def stratified(self, n: int, seed: int = 0) -> SampleSet:
         """About ``n`` samples keeping the label proportions (at least one of each label when n allows)."""
+        import pandas as pd
+
         if n >= len(self.samples):
             return self
         frame = pd.DataFrame({"label": [s.label for s in self.samples]})
@@ -91,7 +97,8 @@ class SampleSet:
 
 
 def _text(value: Any) -> str:
-    if value is None or value is pd.NA or (isinstance(value, float) and value != value):
+    pandas = sys.modules.get("pandas")  # only a DataFrame's cells can be pd.NA, and then pandas is loaded
+    if value is None or (pandas is not None and value is pandas.NA) or (isinstance(value, float) and value != value):
         return ""  # a missing cell (None, NaN from pandas, pd.NA) is empty text, never "nan"
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
@@ -106,7 +113,7 @@ def _build(
     if label_column not in header:
         found = ", ".join(header) if header else "none"
         raise InputError(f"{name}: no label column {label_column!r} (columns: {found}); choose one with --label-column")
-    samples = []
+    samples: list[Sample] = []
     for number, row in rows:
         label = _text(row.get(label_column)).strip()
         if not label:

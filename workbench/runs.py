@@ -23,6 +23,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from workbench import budgets
@@ -72,10 +73,15 @@ def local_actor(wb: Workbench) -> Actor:
 
 @dataclass
 class Prepared:
-    """A sweep, resume or re-run ready to launch: its plan, estimate and cap, or why it may not start."""
+    """A sweep, resume or re-run ready to launch: its plan, estimate and cap, or why it may not start.
+
+    The estimate (tokens counted with tiktoken, which takes a moment to load) is made when a budget
+    needs it or a caller reads :attr:`estimate`; a sweep with nothing to check and nothing to show
+    starts without it.
+    """
 
     plan: Plan
-    estimate: dict[str, Any]
+    estimator: Callable[[], dict[str, Any]] = field(repr=False)
     actor: Actor
     cap: float | None = None  # what the runner may spend: the tightest of every limit and cap
     refusal: WorkbenchError | None = None  # why it may not start (a budget, a model that cannot run)
@@ -84,6 +90,14 @@ class Prepared:
     concurrency: int = 8
     max_cost_usd: float | None = None  # the caller's own limit, recorded on a new run
     continue_unfinished: bool = True  # a sweep continues its unfinished identical run when it may
+    _estimate: dict[str, Any] | None = field(default=None, repr=False)
+
+    @property
+    def estimate(self) -> dict[str, Any]:
+        """Calls, stored answers, new calls, tokens and estimated cost per model (``Workbench.estimate``)."""
+        if self._estimate is None:
+            self._estimate = self.estimator()
+        return self._estimate
 
     @property
     def ok(self) -> bool:
@@ -170,16 +184,21 @@ def resume_refusal(actor: Actor, run: Run) -> RefusedError | None:
 
 
 def _money_and_models(
-    wb: Workbench, actor: Actor, plan: Plan, est: dict[str, Any], max_cost_usd: float | None, payer: str | None
-) -> tuple[float | None, WorkbenchError | None]:
-    """The cap for the runner, or the first reason not to start: a model that cannot run, a budget."""
+    wb: Workbench, actor: Actor, prepared: Prepared, max_cost_usd: float | None, payer: str | None
+) -> None:
+    """Set the runner's cap on ``prepared``, or the first reason not to start: a model that cannot run, a budget.
+
+    Without a limit or a cap there is nothing to check against, so the estimate is not made here.
+    """
     try:
-        wb.check_runnable(plan.models)
+        wb.check_runnable(prepared.plan.models)
+        if max_cost_usd is None and not actor.caps.any:
+            return
+        est = prepared.estimate
         wb.check_budget(est, max_cost_usd)
-        cap = budgets.check_estimate(wb.engine, actor.caps, payer, est, max_cost_usd, key_kind=actor.key_kind)
+        prepared.cap = budgets.check_estimate(wb.engine, actor.caps, payer, est, max_cost_usd, key_kind=actor.key_kind)
     except WorkbenchError as exc:
-        return None, exc
-    return cap, None
+        prepared.refusal = exc
 
 
 def may_continue(wb: Workbench, actor: Actor, plan: Plan) -> bool:
@@ -212,19 +231,17 @@ def prepare_sweep(
     """Plan and estimate a sweep for ``actor`` and decide whether it may start (nothing is called)."""
     require_role(actor)
     plan = wb.plan(prompts, samples, models, temperatures, repeats, source=source, created_by=actor.id)
-    est = wb.estimate(plan)
-    cap, refusal = _money_and_models(wb, actor, plan, est, max_cost_usd, actor.id)
-    return Prepared(
+    prepared = Prepared(
         plan,
-        est,
+        partial(wb.estimate, plan),
         actor,
-        cap=cap,
-        refusal=refusal,
         name=name,
         concurrency=concurrency,
         max_cost_usd=max_cost_usd,
         continue_unfinished=not new_run and may_continue(wb, actor, plan),
     )
+    _money_and_models(wb, actor, prepared, max_cost_usd, actor.id)
+    return prepared
 
 
 def prepare_resume(
@@ -240,20 +257,18 @@ def prepare_resume(
     if refused is not None:
         raise refused
     plan = wb.plan_for_run(run)
-    est = wb.estimate(plan)
     limit = max_cost_usd if max_cost_usd is not None else run.max_cost_usd
-    cap, refusal = _money_and_models(wb, actor, plan, est, limit, run.created_by)
-    return Prepared(
+    prepared = Prepared(
         plan,
-        est,
+        partial(wb.estimate, plan),
         actor,
-        cap=cap,
-        refusal=refusal,
         target=run,
         name=run.name,
         concurrency=concurrency or run.concurrency,
         max_cost_usd=limit,
     )
+    _money_and_models(wb, actor, prepared, limit, run.created_by)
+    return prepared
 
 
 def prepare_rerun(wb: Workbench, actor: Actor, run_id: int) -> Prepared:
@@ -261,19 +276,17 @@ def prepare_rerun(wb: Workbench, actor: Actor, run_id: int) -> Prepared:
     require_role(actor)
     run = repo.get_run(wb.engine, run_id)
     plan = wb.plan_for_run(run)
-    est = wb.estimate(plan)
-    cap, refusal = _money_and_models(wb, actor, plan, est, run.max_cost_usd, actor.id)
-    return Prepared(
+    prepared = Prepared(
         plan,
-        est,
+        partial(wb.estimate, plan),
         actor,
-        cap=cap,
-        refusal=refusal,
         name=f"{run.name} (re-run)",
         concurrency=run.concurrency,
         max_cost_usd=run.max_cost_usd,
         continue_unfinished=False,
     )
+    _money_and_models(wb, actor, prepared, run.max_cost_usd, actor.id)
+    return prepared
 
 
 def launch(

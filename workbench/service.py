@@ -30,7 +30,6 @@ from workbench.storage import make_engine
 from workbench.storage import repository as repo
 from workbench.storage.liveness import is_live
 from workbench.storage.models import Run
-from workbench.storage.results import results_frame
 from workbench.sweep import Plan, build_plan, estimate
 
 # The sweep JSON contract's cell fields, plus which prompt version the cell belongs to.
@@ -261,6 +260,7 @@ class Workbench:
     def summary(self, run_id: int, outcome: Outcome | None = None) -> dict[str, Any]:
         """The sweep JSON contract for a stored run (``outcome`` adds what this invocation paid)."""
         from workbench.metrics import cell_summaries
+        from workbench.storage.results import results_frame
 
         run = repo.get_run(self.engine, run_id)
         frame, labels = results_frame(self.engine, run_id)

@@ -10,7 +10,6 @@ from workbench import formatting as fmt
 from workbench.cli import emit
 from workbench.cli.common import open_workbench, run_id_arg
 from workbench.storage import repository as repo
-from workbench.storage.results import results_frame
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -115,6 +114,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     target, volume = check_target(args.target, "--target"), check_volume(args.volume, "--volume")
     wb = open_workbench()
     repo.get_run(wb.engine, args.run_id)
+    from workbench.storage.results import results_frame  # pandas: only for the commands that read results
+
     frame, labels = results_frame(wb.engine, args.run_id)
     report = build_report(frame, labels, args.run_id, tolerance=args.tolerance, target=target, volume=volume)
     if args.csv:

@@ -8,7 +8,14 @@ from typing import TYPE_CHECKING, Any
 from workbench import formatting as fmt
 from workbench import runs
 from workbench.cli import EXIT_FAILED, emit, say
-from workbench.cli.common import ProgressPrinter, money, open_workbench, positive_int, run_id_arg
+from workbench.cli.common import (
+    ProgressPrinter,
+    load_in_background,
+    money,
+    open_workbench,
+    positive_int,
+    run_id_arg,
+)
 from workbench.datasets import load_samples
 from workbench.promptfile import load_prompt
 from workbench.sweep import parse_models, parse_temperatures
@@ -18,6 +25,14 @@ if TYPE_CHECKING:
     from workbench.runs import Prepared
     from workbench.service import Workbench
     from workbench.storage.models import Run
+
+
+# What the summary after a sweep needs (pandas, numpy): loaded while the calls are in flight.
+REPORT_MODULES = ("workbench.metrics", "workbench.storage.results")
+
+
+def preload_report() -> None:
+    load_in_background(*REPORT_MODULES)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -128,6 +143,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         _print_estimate(prepared.estimate)
 
     def say_resuming(run: Run, continued: bool) -> None:
+        preload_report()
         if continued and not args.quiet:
             say(f"resuming run {run.id} ({run.status}): only items without a stored answer are called")
 
@@ -141,7 +157,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
     prepared = runs.prepare_resume(
         wb, runs.local_actor(wb), args.run_id, max_cost_usd=args.max_cost, concurrency=args.concurrency
     )
-    launched = runs.launch(wb, prepared, runs.Inline(ProgressPrinter(args.quiet)))
+    launched = runs.launch(wb, prepared, runs.Inline(ProgressPrinter(args.quiet)), on_start=lambda *_: preload_report())
     return _finish(wb, launched.result, args.json)
 
 

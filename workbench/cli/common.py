@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
+import threading
 import time
 
 from workbench import formatting as fmt
@@ -73,6 +75,26 @@ class ProgressPrinter:
         else:
             sys.stderr.write(line + "\n")
         sys.stderr.flush()
+
+
+def load_in_background(*modules: str) -> threading.Thread:
+    """Import ``modules`` in a daemon thread: the results summary's pandas loads while the calls are in flight.
+
+    A sweep's calls wait on the network; the summary after them needs pandas and the metrics. Loading
+    them meanwhile takes their import time off the end of the command. An import that fails here
+    fails again, with its message, where the module is used.
+    """
+
+    def load() -> None:
+        for name in modules:
+            try:
+                importlib.import_module(name)
+            except Exception:  # reported where the module is really imported
+                return
+
+    thread = threading.Thread(target=load, name="workbench-preload", daemon=True)
+    thread.start()
+    return thread
 
 
 def require(condition: bool, message: str) -> None:

@@ -203,8 +203,8 @@ def sweep_grids(planned: Sequence[tuple[str, str, float | None]]) -> list[Grid]:
         per_model.setdefault(model, {}).setdefault(tuple(prompts), []).append(temperature)
     grids: dict[tuple[tuple[str, ...], tuple[float | None, ...]], list[str]] = {}
     for model, by_prompts in per_model.items():
-        for prompts, temperatures in by_prompts.items():
-            grids.setdefault((prompts, tuple(temperatures)), []).append(model)
+        for prompt_names, temperatures in by_prompts.items():
+            grids.setdefault((prompt_names, tuple(temperatures)), []).append(model)
     return [(list(p), models, list(t)) for (p, t), models in grids.items()]
 
 

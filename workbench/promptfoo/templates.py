@@ -144,6 +144,7 @@ def read_prompts(raw: Any, base: Path, config: Path, notes: Notes) -> list[RawPr
     else:
         items = raw if isinstance(raw, list) else [raw]
     prompts: list[RawPrompt] = []
+    extra: Mapping[str, Any]
     for number, item in enumerate(items, 1):
         if isinstance(item, str):
             text, label, extra = item, None, {}

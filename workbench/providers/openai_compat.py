@@ -21,7 +21,7 @@ import openai
 try:  # the HTTP library the SDK uses: httpx2 in openai 3.x, httpx before
     import httpx2 as _http
 except ImportError:  # pragma: no cover
-    import httpx as _http
+    import httpx as _http  # type: ignore[no-redef]
 
 from workbench.config import Settings
 from workbench.errors import (

@@ -11,8 +11,8 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
-import pandas as pd
 from sqlalchemy import case, delete, func, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
@@ -25,6 +25,9 @@ from workbench.promptfile import PromptFile, parse_prompt
 from workbench.storage.engine import write_session
 from workbench.storage.liveness import is_live
 from workbench.storage.models import Dataset, PromptVersion, Response, Run, RunItem, Sample
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 CHUNK = 500
 ACTIVE = ("pending", "running")
@@ -68,6 +71,8 @@ def get_prompt_version(engine: Engine, version_id: int) -> tuple[PromptVersion, 
 
 def list_prompt_versions(engine: Engine, name: str | None = None, created_by: str | None = None) -> pd.DataFrame:
     """Versions newest first, with a per-name version number (1 = oldest)."""
+    import pandas as pd
+
     query = select(PromptVersion)
     if name:
         query = query.where(PromptVersion.name == name)
@@ -175,6 +180,8 @@ def load_dataset(engine: Engine, dataset_id: int) -> SampleSet:
 
 
 def list_datasets(engine: Engine, created_by: str | None = None) -> pd.DataFrame:
+    import pandas as pd
+
     query = select(Dataset).order_by(Dataset.id.desc())
     if created_by:
         query = query.where(Dataset.created_by == created_by)
@@ -371,6 +378,8 @@ def list_runs(engine: Engine, created_by: str | None = None, limit: int | None =
     calls) and ``reused_usd`` what the answers it reused had cost when first paid (None: some price
     unknown), so a re-run that made no call shows $0 spent.
     """
+    import pandas as pd
+
     query = select(Run).order_by(Run.id.desc())
     if created_by:
         query = query.where(Run.created_by == created_by)
@@ -442,6 +451,8 @@ def list_runs(engine: Engine, created_by: str | None = None, limit: int | None =
 
 def spend_per_day(engine: Engine, created_by: str | None = None) -> pd.DataFrame:
     """New spend per day (responses paid for, by the day they arrived)."""
+    import pandas as pd
+
     query = select(Response.created_at, Response.cost_usd)
     if created_by:
         query = query.join(Run, Run.id == Response.run_id).where(Run.created_by == created_by)
@@ -539,6 +550,8 @@ def spend_rows(
 
 def user_activity(engine: Engine) -> pd.DataFrame:
     """Everyone who made something (``created_by``, None = no sign-in): counts and first/last activity."""
+    import pandas as pd
+
     counts: dict[str | None, dict[str, object]] = {}
     with engine.connect() as conn:
         for table, column in ((Run, "runs"), (PromptVersion, "prompt_versions"), (Dataset, "datasets")):
