@@ -55,7 +55,7 @@ def test_the_same_sweep_again_reuses_every_answer(session, fake_server):
 
 
 def test_max_cost_is_checked_before_any_call(session, fake_server):
-    with pytest.raises(BudgetError, match="exceeds the budget of \\$1e-07; nothing was called"):
+    with pytest.raises(BudgetError, match=r"exceeds the budget of .*; nothing was called"):
         session.sweep(prompt="p.yaml", samples="s.csv", models=MODELS, max_cost=0.0000001, progress=False)
     assert fake_server.calls == 0 and session.runs().empty
 
