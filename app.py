@@ -32,11 +32,11 @@ PAGES: dict[str, list[tuple[str, str, str]]] = {
 
 # Hidden until someone allowed is signed in; the sign-in gate itself is at the top of chrome.frame().
 page = chrome.navigation(PAGES)
-ready = False
+ctx = None
 with shown_errors():
-    chrome.frame()
-    ready = True
-if ready:
-    page.run()
-else:
+    ctx = chrome.frame(sweeps=False)
+if ctx is None:
     st.info("Fix the setting above (environment or .streamlit/secrets.toml) and reload the page.")
+else:
+    with chrome.sweeps_after(ctx):  # the sidebar's running sweeps, drawn after the page: it may start one
+        page.run()

@@ -245,6 +245,22 @@ def test_a_sweep_started_on_the_sweep_page_runs_in_the_background_and_links_to_c
     assert (newest["status"], newest["calls"], newest["key_kind"]) == ("completed", 36, "server")
 
 
+def test_a_sweep_started_here_shows_in_the_sidebar_at_once_and_is_cancelled_there(
+    env: dict[str, object], server: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(server, "latency", 0.5)
+    at = visit(start(), "sweep")
+    _choose_seeded_sweep(at, str(env["db_url"]))
+    at.number_input(key="sweep_repeats").set_value(7).run()
+    at.button(key="sweep_run").click().run()
+    cancel = [b for b in at.sidebar.button if str(b.key).startswith("sidebar_cancel_")]
+    assert cancel, "the sidebar shows the sweep this page has just started"
+    run_id = int(str(cancel[0].key).rsplit("_", 1)[1])
+    cancel[0].click().run()
+    engine = make_engine(str(env["db_url"]))
+    wait_for(at, lambda a: repo.get_run(engine, run_id).status == "cancelled", "the cancelled sweep")
+
+
 def test_an_over_budget_sweep_is_refused_before_any_call(env: dict[str, object], server: FakeOpenAI) -> None:
     at = visit(start(), "sweep")
     at.text_input(key="sweep_temperatures").input("0, 0.3, 0.7").run()

@@ -20,7 +20,8 @@ nothing else. Admin-only pages are left out of the navigation for everyone else.
 from __future__ import annotations
 
 import runpy
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import streamlit as st
@@ -95,8 +96,11 @@ def gate(policy: AccessPolicy, user: User) -> None:
     st.stop()
 
 
-def frame() -> Context:
-    """The gate, then the services and the sidebar; returns the context the page will use."""
+def frame(sweeps: bool = True) -> Context:
+    """The gate, then the services and the sidebar; returns the context the page will use.
+
+    ``app.py`` passes ``sweeps=False`` and draws the running sweeps (the sidebar's last part) with
+    :func:`sweeps_after` once the page has run, so a sweep the page has just started shows at once."""
     policy = services.access_policy()
     user = services.current_user(policy)
     gate(policy, user)
@@ -104,9 +108,21 @@ def frame() -> Context:
     with st.sidebar:
         account(ctx)
         connection(ctx)
-        running_sweeps(ctx)
+        if sweeps:
+            running_sweeps(ctx)
     st.session_state[FRAMED] = True
     return ctx
+
+
+@contextmanager
+def sweeps_after(ctx: Context) -> Iterator[None]:
+    """Run the page inside this, then draw the sidebar's running sweeps, also when the page stopped
+    early (``st.stop``) or asked for a rerun."""
+    try:
+        yield
+    finally:
+        with st.sidebar:
+            running_sweeps(ctx)
 
 
 def page() -> Context:
