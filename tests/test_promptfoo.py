@@ -362,3 +362,14 @@ def test_vars_are_the_text_promptfoo_sends(tmp_path: Path) -> None:
         "Yes", "on", "123", "1_000", "12:30", "1000", "1.5", "15", "", "true", "0123",
     ]  # fmt: skip
     assert any("YAML dates" in line for line in imported.untranslated)  # promptfoo would send [object Object]
+
+
+def test_provider_transform_and_other_options_are_noted(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "prompts: ['{{q}}']\nproviders:\n  - id: openai:chat:gpt-4.1-nano\n    transform: output.trim()\n"
+        "    delay: 100\n    label: nano\n",
+    )
+    notes = "\n".join(parse_config(path, labels=["a", "b"]).untranslated)
+    assert "provider openai:chat:gpt-4.1-nano: transform output.trim() not translated" in notes
+    assert "provider openai:chat:gpt-4.1-nano: delay not translated" in notes and "label" not in notes

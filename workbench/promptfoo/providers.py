@@ -54,6 +54,14 @@ def read_providers(
         if model is None:
             notes.add(f"provider {provider_id}: only OpenAI chat models are imported")
             continue
+        for key in options if isinstance(options, Mapping) else ():
+            if key == "transform":
+                notes.add(
+                    f"provider {provider_id}: transform {short(options[key], 40)} not translated (the workbench"
+                    " scores the model's own answer)"
+                )
+            elif key not in ("id", "label", "config", "prompts"):
+                notes.add(f"provider {provider_id}: {key} not translated")
         config = (options or {}).get("config") or {} if isinstance(options, Mapping) else {}
         temperature = config.get("temperature")
         if temperature is not None and (isinstance(temperature, bool) or not isinstance(temperature, int | float)):
