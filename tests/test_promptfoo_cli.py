@@ -75,6 +75,19 @@ def worse_model(body: dict, call_index: int) -> str:
     return "I cannot tell" if number in (1, 2, 4, 7) else reading_model(body, call_index)
 
 
+def canonical(body: object) -> str:
+    """A request body as text, numbers as floats (JavaScript sends 0 where Python sends 0.0)."""
+
+    def numbers(value: object) -> object:
+        if isinstance(value, dict):
+            return {k: numbers(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [numbers(v) for v in value]
+        return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else value
+
+    return json.dumps(numbers(body), sort_keys=True)
+
+
 def write_inputs(folder: Path) -> tuple[Path, Path]:
     prompt = save_prompt(PROMPT, folder / "prompt.yaml")
     dataset = folder / "samples.csv"
@@ -98,7 +111,7 @@ def test_promptfoo_scores_the_export_like_the_workbench(tmp_path: Path, run_cli)
         assert code == 0, err
         result = json.loads(out)
         [cell] = result["cells"]
-        workbench_messages = Counter(json.dumps(r["body"]["messages"]) for r in fake.chat_requests())
+        workbench_bodies = Counter(canonical(r["body"]) for r in fake.chat_requests())
         config = tmp_path / "pf" / "promptfooconfig.yaml"
         config.parent.mkdir()
         code, _, err = run_cli(
@@ -108,7 +121,7 @@ def test_promptfoo_scores_the_export_like_the_workbench(tmp_path: Path, run_cli)
         fake.reset()
 
         exit_code, output, log = run_eval(config, fake.base_url, TEST_KEY)
-        promptfoo_messages = Counter(json.dumps(r["body"]["messages"]) for r in fake.chat_requests())
+        promptfoo_bodies = Counter(canonical(r["body"]) for r in fake.chat_requests())
 
         fake.responder = worse_model  # the model drifts: 4 more wrong answers, below the threshold
         worse_code, worse, _ = run_eval(config, fake.base_url, TEST_KEY)
@@ -117,9 +130,9 @@ def test_promptfoo_scores_the_export_like_the_workbench(tmp_path: Path, run_cli)
 
     stats = output["results"]["stats"]
     assert stats["errors"] == 0, log[-2000:]
-    # Every sample text reached the model exactly as the workbench sent it.
-    assert promptfoo_messages == workbench_messages
-    assert sum(promptfoo_messages.values()) == len(sample_rows()) == cell["n"]
+    # Every request was the workbench's: sample texts literally, the same temperature and params.
+    assert promptfoo_bodies == workbench_bodies
+    assert sum(promptfoo_bodies.values()) == len(sample_rows()) == cell["n"]
     # The same answers, scored the same: promptfoo's pass rate is the workbench's accuracy.
     assert stats["successes"] / (stats["successes"] + stats["failures"]) == pytest.approx(cell["accuracy"])
     assert 0.5 < cell["accuracy"] < 1.0  # some wrong and unparsable answers, so the comparison means something

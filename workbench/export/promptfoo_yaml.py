@@ -2,7 +2,10 @@
 
 The prompt becomes a chat-JSON prompt (promptfoo renders ``{{var}}`` inside each JSON string, so
 sample text with quotes stays valid). Each (model, temperature) cell is one ``openai:chat:MODEL``
-provider; prompt params go in the prompt's ``config``, which promptfoo merges into every provider's.
+provider whose ``config`` is ``omitDefaults: true`` (promptfoo adds no ``max_tokens: 1024`` or
+``temperature: 0`` of its own) and ``passthrough``: the measured request's settings (temperature,
+the prompt's params), which promptfoo copies into the request body as they are, whatever it
+believes about the model.
 
 Every sample text reaches the model literally. What promptfoo does to a config before sending
 (read from its source, pinned by the real-CLI test in ``tests/test_promptfoo_cli.py``):
@@ -34,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from workbench.chat import request_body
 from workbench.errors import InputError
 from workbench.export.jsyaml import resolves_to_text
 from workbench.export.typescript import parse_label_js
@@ -140,18 +144,15 @@ def assertion_js(labels: Sequence[str]) -> str:
     )
 
 
-def _provider(model: str, temperature: float | None) -> dict[str, Any]:
+def _provider(prompt: PromptFile, model: str, temperature: float | None) -> dict[str, Any]:
     if not isinstance(model, str) or not model.strip():
         raise InputError("promptfoo export: a model name is empty")
-    entry: dict[str, Any] = {"id": f"openai:chat:{model}"}
-    if temperature is None:
-        entry["label"] = model
-    else:
-        if isinstance(temperature, bool) or not isinstance(temperature, int | float):
-            raise InputError(f"promptfoo export: temperature must be a number or None (got {temperature!r})")
-        entry["label"] = f"{model} @ temperature {temperature}"
-        entry["config"] = {"temperature": temperature}
-    return entry
+    if temperature is not None and (isinstance(temperature, bool) or not isinstance(temperature, int | float)):
+        raise InputError(f"promptfoo export: temperature must be a number or None (got {temperature!r})")
+    body = request_body(prompt, model, temperature)
+    settings = {key: value for key, value in body.items() if key not in ("model", "messages")}
+    label = model if temperature is None else f"{model} @ temperature {temperature}"
+    return {"id": f"openai:chat:{model}", "label": label, "config": {"omitDefaults": True, "passthrough": settings}}
 
 
 def run_lines(threshold: float | None) -> list[str]:
@@ -211,11 +212,9 @@ def render_promptfoo(
         for number, message in enumerate(prompt.messages, 1)
     ]
     entry: dict[str, Any] = {"label": prompt.name, "raw": json.dumps(messages, ensure_ascii=False, indent=2)}
-    if prompt.params:
-        entry["config"] = dict(prompt.params)
     providers = []
     for model, temperature in dict.fromkeys((m, t) for m, t in cells):
-        providers.append(_provider(model, temperature))
+        providers.append(_provider(prompt, model, temperature))
     config: dict[str, Any] = {}
     if prompt.description:
         config["description"] = prompt.description

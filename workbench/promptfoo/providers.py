@@ -63,6 +63,11 @@ def read_providers(
             elif key not in ("id", "label", "config", "prompts"):
                 notes.add(f"provider {provider_id}: {key} not translated")
         config = (options or {}).get("config") or {} if isinstance(options, Mapping) else {}
+        config = dict(config) if isinstance(config, Mapping) else {}
+        omit_defaults = config.pop("omitDefaults", None) is True  # promptfoo then sends no temperature of its own
+        passthrough = config.pop("passthrough", None)
+        if isinstance(passthrough, Mapping):  # copied into the request body as it is
+            config.update(passthrough)
         temperature = config.get("temperature")
         if temperature is not None and (isinstance(temperature, bool) or not isinstance(temperature, int | float)):
             notes.add(f"provider {provider_id}: temperature {temperature!r} is not a number, ignored")
@@ -79,7 +84,7 @@ def read_providers(
                 notes.add(f"provider {provider_id}: custom server in {key}; set OPENAI_BASE_URL instead")
             else:
                 notes.add(f"provider {provider_id}: config {key} not translated")
-        if temperature is None and not _NO_TEMPERATURE.match(model):
+        if temperature is None and not omit_defaults and not _NO_TEMPERATURE.match(model):
             notes.add(f"provider {provider_id}: no temperature set; promptfoo sends 0, imported as 0")
             temperature = 0.0
         cells.append((model, None if temperature is None else float(temperature)))
