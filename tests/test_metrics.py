@@ -616,3 +616,22 @@ def test_confusion_always_has_the_labels_then_unparsed() -> None:
     for cell in report["cells"]:
         assert cell["confusion"]["columns"] == [*LABELS, "unparsed"]
         assert [len(row) for row in cell["confusion"]["matrix"]] == [len(LABELS) + 1] * len(LABELS)
+
+
+def test_many_cells_use_shared_resamples_with_the_same_results() -> None:
+    """20 cells over 30 samples x 3 repeats take the shared-resample path; its intervals hold the difference."""
+    rng = np.random.default_rng(9)
+    rows = []
+    for m in range(20):
+        for s in range(30):
+            for r in range(3):
+                right = rng.random() < 0.5 + m / 50
+                rows.append({"model": f"m{m:02d}", "temperature": 0, "sample_index": s, "repeat": r})
+                rows[-1] |= {"gold": "positive", "predicted": "positive" if right else "negative"}
+    frame = make_frame(rows)
+    pairs = pair_tests(frame, {1: LABELS}, seed=1)
+    assert len(pairs) == 190
+    for pair in pairs:
+        low, high = pair["diff_ci95"]
+        assert -1 <= low <= pair["diff"] <= high <= 1
+    assert pair_tests(frame, {1: LABELS}, seed=1) == pairs

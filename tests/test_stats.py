@@ -128,3 +128,25 @@ def test_samples_to_settle() -> None:
     assert samples_to_settle(0.85, 0.90, 100, 50.0) > more
     _, high = wilson_interval(int(0.85 * (100 + more)), 100 + more)
     assert high == pytest.approx(0.90, abs=0.01)  # at that size the interval just reaches the target
+
+
+def test_shared_resamples_equal_index_resampling_in_distribution() -> None:
+    """Many pairs at once from shared resamples: the same bootstrap over samples, pair by pair."""
+    from workbench.stats import bootstrap_mean_ci, bootstrap_paired_means
+
+    rng = np.random.default_rng(4)
+    samples, pairs = 150, 6
+    diffs = (rng.integers(0, 4, (samples, pairs)) - rng.integers(0, 4, (samples, pairs))) / 3
+    paired = rng.random((samples, pairs)) < 0.9
+    paired[:, 5] = False  # a pair that never answered the same sample
+    diffs[~paired] = 0.0
+    low, high = bootstrap_paired_means(diffs, paired, np.random.default_rng(1), n_boot=20000, memory=100_000)
+    alone = bootstrap_mean_ci([diffs[paired[:, p], p] for p in range(pairs)], np.random.default_rng(2), 20000)
+    for p in range(5):
+        assert (low[p], high[p]) == pytest.approx((alone[0][p], alone[1][p]), abs=0.02)
+        assert low[p] < diffs[paired[:, p], p].mean() < high[p]
+    assert np.isnan(low[5]) and np.isnan(high[5])
+    again = bootstrap_paired_means(diffs, paired, np.random.default_rng(1), n_boot=20000, memory=100_000)
+    np.testing.assert_array_equal(again[0], low)
+    same = np.ones((10, 1)) * 0.5
+    assert bootstrap_paired_means(same, np.ones((10, 1), dtype=bool), rng, 500) == (0.5, 0.5)

@@ -29,7 +29,15 @@ import pandas as pd
 from workbench import formatting as fmt
 from workbench.errors import InputError
 from workbench.scoring import UNPARSED
-from workbench.stats import Z95, bootstrap_mean_ci, clustered_wilson, effective_size, exact_sums, mcnemar_exact
+from workbench.stats import (
+    Z95,
+    bootstrap_mean_ci,
+    bootstrap_paired_means,
+    clustered_wilson,
+    effective_size,
+    exact_sums,
+    mcnemar_exact,
+)
 from workbench.target import annotate, check_target, check_volume, choose, per_month
 
 CELL = ["prompt_version_id", "model", "temperature"]
@@ -279,6 +287,24 @@ def cell_summaries(frame: pd.DataFrame, labels: Mapping[int, list[str]]) -> list
     return _cells(_prepare(frame, labels))
 
 
+def _pair_bootstrap(
+    seen: np.ndarray, share: np.ndarray, i: np.ndarray, j: np.ndarray, repeats: int, seed: int, n_boot: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Bootstrap-over-samples intervals of each pair's mean per-sample difference, by the cheaper method.
+
+    Per pair, one binomial draw per distinct difference (about ``2 * repeats`` of them) and
+    resample; or, for many pairs over few samples, shared resamples of all samples and two matrix
+    products (``stats.bootstrap_paired_means``). Both are the same bootstrap over samples.
+    """
+    rng = np.random.default_rng(seed)
+    both = (seen[:, i] > 0) & (seen[:, j] > 0)
+    diffs = np.where(both, share[:, i] - share[:, j], 0.0)
+    samples, pairs = both.shape
+    if samples * (10 + 0.5 * pairs) < pairs * 2 * repeats * 100:  # rough cost of each, in draw-equivalents
+        return bootstrap_paired_means(diffs, both, rng, n_boot)
+    return bootstrap_mean_ci([diffs[both[:, x], x] for x in range(pairs)], rng, n_boot)
+
+
 def _pairs(p: _Prepared, seed: int, n_boot: int) -> list[dict[str, Any]]:
     ncells = len(p.cells)
     if ncells < 2:
@@ -298,11 +324,7 @@ def _pairs(p: _Prepared, seed: int, n_boot: int) -> list[dict[str, Any]]:
     same = np.array([label_sets[x] == label_sets[y] for x, y in zip(i, j, strict=True)], dtype=bool)
     i, j = i[same], j[same]
     n = both_n[i, j]
-    diffs = []
-    for x, y in zip(i, j, strict=True):
-        both = (seen[:, x] > 0) & (seen[:, y] > 0)
-        diffs.append(share[both, x] - share[both, y])
-    low, high = bootstrap_mean_ci(diffs, np.random.default_rng(seed), n_boot)
+    low, high = _pair_bootstrap(seen, share, i, j, int(table.answers.max(initial=1)), seed, n_boot)
     return [
         {
             "a": keys[i[x]],

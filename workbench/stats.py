@@ -214,6 +214,43 @@ def bootstrap_mean_ci(
     return low, high
 
 
+def bootstrap_paired_means(
+    diffs: np.ndarray,
+    paired: np.ndarray,
+    rng: np.random.Generator,
+    n_boot: int = 2000,
+    level: float = 0.95,
+    memory: int = 4_000_000,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Percentile intervals of many paired means at once, all from the same resamples of the samples.
+
+    ``diffs[s, p]`` is sample s's difference for pair p (0 where the pair did not answer it) and
+    ``paired[s, p]`` whether it did. Each resample draws the samples with replacement once (counts
+    per sample, ``W``) and every pair's mean is ``(W @ diffs) / (W @ paired)``: two matrix products
+    instead of one draw per distinct value per pair, which is what makes runs with many cells and
+    repeats fast (``bootstrap_mean_ci`` is cheaper for few pairs over many samples). At most
+    ``memory`` sample counts are held at a time. NaN for a pair without paired samples.
+    """
+    samples, pairs = diffs.shape
+    tail = (1.0 - level) / 2.0 * 100.0
+    means = np.empty((n_boot, pairs))
+    rows = max(1, memory // max(samples, 1))
+    weights = paired.astype(np.float64)
+    for start in range(0, n_boot, rows):
+        k = min(rows, n_boot - start)
+        drawn = rng.integers(0, samples, size=(k, samples))
+        counts = np.bincount((np.arange(k)[:, None] * samples + drawn).ravel(), minlength=k * samples)
+        w = counts.reshape(k, samples).astype(np.float64)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            means[start : start + k] = np.round((w @ diffs) / (w @ weights), 12)
+    empty = ~paired.any(axis=0)
+    means[:, empty] = 0.0
+    pct = np.nanpercentile if np.isnan(means).any() else np.percentile
+    low, high = pct(means, [tail, 100.0 - tail], axis=0)
+    low[empty], high[empty] = np.nan, np.nan
+    return low, high
+
+
 def exact_sums(values: pd.Series, groups: pd.Series) -> dict[object, Decimal]:
     """Per group, the exact decimal sum of float ``values`` (NaN skipped), each taken as ``Decimal(repr(x))``.
 
