@@ -293,6 +293,36 @@ class Workbench:
             result.pop("error")
         return result
 
+    def cascade(
+        self,
+        run_id: int,
+        cheap: str,
+        strong: str,
+        target: float | None = None,
+        tolerance: float = 0.02,
+        strong_calls: int = 1,
+    ) -> dict[str, Any]:
+        """What a cascade of two cells of a stored run would have answered and cost (``workbench.cascade``)."""
+        from workbench.cascade import cascade_report
+        from workbench.storage.results import answer_probabilities, sample_rows
+
+        repo.get_run(self.engine, run_id)
+        frame, labels = results_frame(self.engine, run_id)
+        if frame.empty:
+            raise InputError(f"run {run_id} has no items")
+        return cascade_report(
+            frame,
+            labels,
+            cheap,
+            strong,
+            probabilities=answer_probabilities(self.engine, run_id),
+            run_id=run_id,
+            rows=sample_rows(self.engine, run_id),
+            tolerance=tolerance,
+            target=target,
+            strong_calls=strong_calls,
+        )
+
 
 def _run_base_url(plan: Plan) -> str:
     """The server a run is shown with: OPENAI_BASE_URL when any model goes there, else the local one(s)."""

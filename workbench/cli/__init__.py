@@ -32,7 +32,7 @@ def say(message: str) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from workbench.cli import commands_export, commands_runs, commands_sweep, commands_users
+    from workbench.cli import commands_cascade, commands_export, commands_runs, commands_sweep, commands_users
 
     parser = argparse.ArgumentParser(
         prog="python -m workbench",
@@ -43,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands_sweep.register(sub)
     commands_runs.register(sub)
     commands_export.register(sub)
+    commands_cascade.register(sub)
     commands_users.register(sub)
     return parser
 

@@ -6,11 +6,13 @@ The shape every figure is computed from (``workbench.metrics``), for the CLI, th
 from __future__ import annotations
 
 import json
+import math
 
 import pandas as pd
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
+from workbench.confidence import answer_probability
 from workbench.promptfile import parse_prompt
 from workbench.scoring import UNPARSED, normalize, parse_label
 from workbench.storage.models import Response, Run, RunItem, Sample
@@ -139,3 +141,29 @@ def _canonical_gold(frame: pd.DataFrame, labels: dict[int, list[str]]) -> pd.Ser
         spelled = {g: forms.get(normalize(g), g) for g in frame.loc[mask, "gold"].drop_duplicates()}
         gold.loc[mask] = frame.loc[mask, "gold"].map(spelled)
     return gold
+
+
+def answer_probabilities(engine: Engine, run_id: int) -> pd.Series:
+    """Per run item (index ``item_id``): its answer's probability from the stored logprobs, NaN where none.
+
+    Only answers stored with logprobs are read (a sweep with the logprobs opt-in); the rule is
+    :func:`workbench.confidence.answer_probability`.
+    """
+    query = (
+        select(RunItem.id, Response.logprobs_json)
+        .select_from(RunItem)
+        .join(Response, Response.id == RunItem.response_id)
+        .where(RunItem.run_id == run_id, Response.logprobs_json.is_not(None))  # type: ignore[union-attr]
+    )
+    with engine.connect() as conn:
+        rows = conn.execute(query).all()
+    values = {int(item): answer_probability(text) for item, text in rows}
+    return pd.Series({k: (math.nan if v is None else v) for k, v in values.items()}, dtype=float, name="probability")
+
+
+def sample_rows(engine: Engine, run_id: int) -> dict[int, int]:
+    """Sample index -> where it came from in its file (CSV row counting the header as 1, or JSONL line)."""
+    run = get_run(engine, run_id)
+    with engine.connect() as conn:
+        rows = conn.execute(select(Sample.idx, Sample.row).where(Sample.dataset_id == run.dataset_id)).all()
+    return {int(idx): int(row or 0) for idx, row in rows}
