@@ -98,6 +98,11 @@ with right:
     run_name = st.text_input(
         "Run name (optional)", placeholder="e.g. nano vs mini, new system prompt", key="sweep_name"
     )
+    logprobs = st.checkbox(
+        "Record logprobs",
+        key="sweep_logprobs",
+        help="Ask models that return them (per the catalog) for logprobs: the confidence Compare's cascade uses.",
+    )
 
 # --- plan and estimate -------------------------------------------------------------------------
 max_cost = float(budget) if budget else None
@@ -122,6 +127,7 @@ with shown_errors():
         max_cost_usd=max_cost,
         name=run_name.strip(),
         concurrency=int(concurrency),
+        logprobs=logprobs,
     )
 if prepared is not None:
     view.estimate_panel(prepared.estimate)

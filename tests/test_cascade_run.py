@@ -150,3 +150,64 @@ def test_a_run_without_one_of_the_cells(wb, fake_server: FakeOpenAI, tmp_path: P
     wb.execute(run, plan)
     with pytest.raises(InputError, match=f"no (cheap|strong) cell '{missing}'"):
         wb.cascade(run.id, "gpt-4.1-nano", "gpt-4.1-mini")
+
+
+def test_logprobs_opt_in_reaches_the_request_key_the_store_and_the_logprob_signal(
+    wb, fake_server: FakeOpenAI, tmp_path: Path
+) -> None:
+    from workbench.confidence import answer_probability
+    from workbench.sweep import LOGPROBS_PARAMS
+
+    fake_server.responder = answers
+    prompt_path = tmp_path / "sentiment.yaml"
+    prompt_path.write_text(PROMPT_YAML, encoding="utf-8")
+    samples = load_samples(write_samples(tmp_path / "reviews.csv"))
+    models = ["gpt-4.1-nano", "gpt-4.1-mini", "o4-mini"]
+    plain = wb.plan([load_prompt(prompt_path)], samples, models, [0.7], 3)
+    plan = wb.plan([load_prompt(prompt_path)], samples, models, [0.7], 3, logprobs=True)
+    assert plan.plan_hash != plain.plan_hash and plan.describe()["logprobs"] is True
+    assert "logprobs" not in plain.describe()
+    by_model = {c.model: c for c in plan.calls()}
+    assert by_model["gpt-4.1-nano"].body.items() >= LOGPROBS_PARAMS.items()
+    assert "logprobs" not in by_model["o4-mini"].body  # the catalog says it returns none: never asked
+    assert by_model["gpt-4.1-nano"].key != next(c.key for c in plain.calls() if c.model == "gpt-4.1-nano")
+    assert any("o4-mini does not return logprobs" in note for note in plan.notes)
+
+    plan = wb.plan([load_prompt(prompt_path)], samples, models[:2], [0.7], 3, logprobs=True)
+    run = wb.start(plan, concurrency=1)
+    assert wb.execute(run, plan, concurrency=1).status == "completed"
+    assert wb.plan_for_run(run).plan_hash == plan.plan_hash  # resume rebuilds the same calls
+    report = wb.cascade(run.id, "gpt-4.1-nano", "gpt-4.1-mini")
+    assert next(s for s in report["signals"] if s["signal"] == "logprob")["available"]
+
+    # every logprob policy re-scored from what the server sent back
+    catalog = Catalog.load()
+    calls: dict[tuple[str, int], list[tuple[str, float, Decimal]]] = defaultdict(list)
+    for record in fake_server.chat_requests():
+        body, usage = record["body"], record["usage"]
+        assert body.items() >= LOGPROBS_PARAMS.items()
+        price = cost(catalog.lookup(body["model"]), usage["prompt_tokens"], 0, usage["completion_tokens"])
+        prob = answer_probability(record["logprobs"])
+        calls[(body["model"], int(last_user_text(body)[1:3]))].append(
+            (parse_label(record["answer"], LABELS), prob, price)
+        )
+    policies = [p for p in report["policies"] if p["signal"] == "logprob"]
+    assert len(policies) >= 3
+    for policy in policies:
+        k, threshold = policy["cheap_calls_per_sample"], policy["threshold"]
+        escalated = right = 0
+        total = Decimal(0)
+        for i in range(N):
+            cheap = calls[("gpt-4.1-nano", i)][:k]
+            votes = Counter(label for label, _, _ in cheap if label != "unparsed")
+            answer = max(LABELS, key=lambda label: (votes[label], -LABELS.index(label))) if votes else "unparsed"
+            confidence = sum((p for label, p, _ in cheap if label == answer), 0.0) / k if votes else 0.0
+            total += sum((price for _, _, price in cheap), Decimal(0))
+            if confidence < threshold:
+                escalated += 1
+                answer, _, price = calls[("gpt-4.1-mini", i)][0]
+                total += price
+            right += answer == gold(i)
+        assert policy["escalated"] == escalated
+        assert policy["accuracy"] == right / N
+        assert policy["cost_per_1k_usd"] == float(total * 1000 / N)

@@ -227,10 +227,15 @@ def prepare_sweep(
     name: str = "",
     concurrency: int = 8,
     new_run: bool = False,
+    logprobs: bool = False,
 ) -> Prepared:
-    """Plan and estimate a sweep for ``actor`` and decide whether it may start (nothing is called)."""
+    """Plan and estimate a sweep for ``actor`` and decide whether it may start (nothing is called).
+
+    ``logprobs``: ask the models that return them for logprobs (the cascade's logprob signal)."""
     require_role(actor)
-    plan = wb.plan(prompts, samples, models, temperatures, repeats, source=source, created_by=actor.id)
+    plan = wb.plan(
+        prompts, samples, models, temperatures, repeats, source=source, created_by=actor.id, logprobs=logprobs
+    )
     prepared = Prepared(
         plan,
         partial(wb.estimate, plan),

@@ -133,8 +133,12 @@ class Workbench:
         repeats: int = 1,
         source: str | None = None,
         created_by: str | None = None,
+        logprobs: bool = False,
     ) -> Plan:
-        """Validate and store the prompt versions and samples, and return the plan."""
+        """Validate and store the prompt versions and samples, and return the plan.
+
+        ``logprobs`` asks the models whose catalog entry says they return logprobs for them (the
+        cascade's ``logprob`` signal); it is part of the request body, so of the request key."""
         from workbench.sweep import check_compatible
 
         for prompt in prompts:
@@ -151,6 +155,7 @@ class Workbench:
             self.settings.base_url,
             self.catalog,
             self.endpoints(models),
+            logprobs,
         )
 
     def estimate(self, plan: Plan) -> dict[str, Any]:
@@ -253,6 +258,7 @@ class Workbench:
             plan["base_url"],
             self.catalog,
             plan.get("endpoints"),
+            bool(plan.get("logprobs")),
         )
 
     # --- results -----------------------------------------------------------------------------

@@ -22,6 +22,9 @@ from workbench.scoring import normalize
 from workbench.tokens import count_chat_many, count_text
 
 MAX_TEMPERATURE = 2.0
+TOP_LOGPROBS = 5
+LOGPROBS_PARAMS = {"logprobs": True, "top_logprobs": TOP_LOGPROBS}
+"""What the logprobs opt-in adds to the request body of a model that returns logprobs (so to its request key)."""
 
 
 @dataclass(frozen=True)
@@ -47,6 +50,7 @@ class Plan:
     base_url: str
     catalog: Catalog
     endpoints: dict[str, str] = field(default_factory=dict)  # local model -> its endpoint
+    logprobs: bool = False  # ask models that return them for logprobs (LOGPROBS_PARAMS)
     notes: list[str] = field(default_factory=list)
     _calls: list[PlannedCall] | None = field(default=None, init=False, repr=False, compare=False)
 
@@ -60,6 +64,10 @@ class Plan:
             return [None]
         return list(self.temperatures)
 
+    def wants_logprobs(self, model: str) -> bool:
+        """Whether ``model``'s calls carry the logprobs opt-in: asked for, and the catalog says it returns them."""
+        return self.logprobs and logprobs_supported(self.catalog, model)
+
     def calls(self) -> list[PlannedCall]:
         """Every call of the plan, in a stable order (built once: estimate, start and execute share it)."""
         if self._calls is None:
@@ -71,9 +79,11 @@ class Plan:
         for version_id, prompt in self.prompts:
             for model in self.models:
                 endpoint = self.endpoint(model)
+                extra = LOGPROBS_PARAMS if self.wants_logprobs(model) else {}
                 for temperature in self.cell_temperatures(model):
                     for sample in self.samples.samples:
                         body = request_body(prompt, model, temperature, sample.variables)
+                        body.update(extra)
                         for repeat in range(self.repeats):
                             key = request_key(endpoint, body, repeat)
                             out.append(
@@ -95,11 +105,19 @@ class Plan:
         used = {model: self.endpoints[model] for model in self.models if model in self.endpoints}
         if used:  # only then: plans without local models keep the hash they always had
             described["endpoints"] = used
+        if self.logprobs:  # likewise: a plan without the opt-in hashes as before
+            described["logprobs"] = True
         return described
 
     @property
     def plan_hash(self) -> str:
         return hashlib.sha256(json.dumps(self.describe(), sort_keys=True).encode()).hexdigest()
+
+
+def logprobs_supported(catalog: Catalog, model: str) -> bool:
+    """The catalog says ``model`` returns logprobs (a model it does not know is not asked)."""
+    info = catalog.lookup(model)
+    return info is not None and info.logprobs
 
 
 def check_temperatures(values: list[float]) -> list[float]:
@@ -165,8 +183,10 @@ def build_plan(
     base_url: str,
     catalog: Catalog,
     endpoints: dict[str, str] | None = None,
+    logprobs: bool = False,
 ) -> Plan:
-    """A checked plan; ``endpoints`` names where local models' calls go (others go to ``base_url``)."""
+    """A checked plan; ``endpoints`` names where local models' calls go (others go to ``base_url``);
+    ``logprobs`` asks the models that return them for logprobs (a note names the others)."""
     if not prompts:
         raise InputError("give at least one prompt")
     if repeats < 1:
@@ -183,8 +203,11 @@ def build_plan(
         base_url.rstrip("/"),
         catalog,
         dict(endpoints or {}),
+        bool(logprobs),
     )
     for model in plan.models:
+        if plan.logprobs and not plan.wants_logprobs(model):
+            plan.notes.append(f"{model} does not return logprobs (per the catalog): its calls are sent without them")
         info = catalog.lookup(model)
         if info is None:
             plan.notes.append(f"{model}: not in the price catalog, so its cost is unknown")

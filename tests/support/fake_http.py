@@ -265,7 +265,9 @@ class _Handler(BaseHTTPRequestHandler):
             record["stream"] = True
             self._stream(fake, body, answer, usage, finish, tokens, limit_headers)
         else:
-            self._send(200, fake._completion(body, answer, usage, finish, tokens, self._request_id), limit_headers)
+            completion = fake._completion(body, answer, usage, finish, tokens, self._request_id)
+            record["logprobs"] = completion["choices"][0]["logprobs"]
+            self._send(200, completion, limit_headers)
 
     def _stream(
         self,

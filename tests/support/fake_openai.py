@@ -224,7 +224,8 @@ class FakeOpenAI:
         """A snapshot of every request: {method, path, body, headers (lower-case keys), status, time, ...}.
 
         ``status`` is the HTTP status sent (0 for a dropped connection, None while in flight).
-        Chat answers also carry ``answer`` and ``usage``; injected failures carry ``fault``.
+        Chat answers also carry ``answer`` and ``usage`` (and ``logprobs`` as sent, when not streamed);
+        injected failures carry ``fault``.
         """
         with self._lock:
             return list(self._records)

@@ -59,6 +59,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         p.add_argument("--label-column", default="label", help="column holding the gold label (default: label)")
         p.add_argument("--sample", type=positive_int, metavar="N", help="a stratified subset of N samples")
         p.add_argument("--seed", type=int, default=0, help="seed for --sample (default 0)")
+        p.add_argument(
+            "--logprobs",
+            action="store_true",
+            help="record logprobs (and the top 5 per token) for models that return them: the cascade's logprob signal",
+        )
         p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
         if name == "sweep":
             p.add_argument("--concurrency", type=positive_int, default=8, help="parallel calls (default 8)")
@@ -111,6 +116,7 @@ def _prepare(args: argparse.Namespace, wb: Workbench, sweeping: bool) -> Prepare
         name=args.name if sweeping else "",
         concurrency=args.concurrency if sweeping else 8,
         new_run=sweeping and args.new_run,
+        logprobs=args.logprobs,
     )
 
 

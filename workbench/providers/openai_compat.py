@@ -172,6 +172,7 @@ class OpenAIProvider:
         start = time.perf_counter()
         first: float | None = None
         pieces: list[str] = []
+        tokens: list[Any] = []  # logprobs.content entries, when the body asked for logprobs
         usage = None
         finish = None
         response_model = None
@@ -190,6 +191,9 @@ class OpenAIProvider:
                         if on_text:
                             on_text(delta)
                     finish = choice.finish_reason or finish
+                    content = getattr(getattr(choice, "logprobs", None), "content", None)
+                    if content:
+                        tokens.extend(e.model_dump() if hasattr(e, "model_dump") else e for e in content)
         except Exception as exc:
             raise classify(exc, model, self.base_url) from None
         if finish is None:
@@ -212,6 +216,7 @@ class OpenAIProvider:
             response_model=response_model,
             reasoning_tokens=reasoning,
             cache_write_tokens=written,
+            logprobs_json=json.dumps({"content": tokens}) if tokens else None,
         )
 
     def list_models(self) -> list[str]:
