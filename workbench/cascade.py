@@ -746,29 +746,39 @@ def calibration_by_signal(data: CascadeData, signals: Sequence[str]) -> list[dic
     return out
 
 
-def escalated_samples(data: CascadeData, signal: str, threshold: float, k: int, strong_calls: int = 1) -> pd.DataFrame:
-    """The samples a policy sends to the strong cell: row, gold, cheap answers, confidence, strong answer."""
+def decisions(data: CascadeData, signal: str, threshold: float, k: int, strong_calls: int = 1) -> pd.DataFrame:
+    """Per kept sample, what a policy does: its row, gold, cheap answers and confidence, escalated or not,
+    the final answer and whether it is right. ``signal`` "none" never escalates."""
     cheap = side(data, data.cheap, k)
     strong = side(data, data.strong, strong_calls)
-    conf = cheap.confidence.get(signal)
+    conf = np.ones(len(data.samples)) if signal == "none" else cheap.confidence.get(signal)
     if conf is None:
         raise InputError(f"signal {signal!r} is not available for this run")
-    picked = np.flatnonzero(conf < threshold)
+    escalate = conf < threshold if signal != "none" else np.zeros(len(conf), dtype=bool)
 
     def label(code: int) -> str:
         return data.labels[code] if code >= 0 else "unparsed"
 
+    final = np.where(escalate, strong.answer, cheap.answer)
     return pd.DataFrame(
         {
-            "row": [_row(data, s) for s in picked],
-            "gold": [label(int(data.gold[s])) for s in picked],
-            "cheap answers": [" / ".join(label(int(c)) for c in data.cheap.pred[s, :k]) for s in picked],
-            "confidence": conf[picked],
-            "strong answer": [label(int(strong.answer[s])) for s in picked],
-            "cascade right": strong.correct[picked],
-            "cheap right": cheap.correct[picked],
+            "row": [_row(data, s) for s in range(len(data.samples))],
+            "gold": [label(int(g)) for g in data.gold],
+            "cheap answers": [" / ".join(label(int(c)) for c in data.cheap.pred[s, :k]) for s in range(len(conf))],
+            "confidence": conf,
+            "escalated": escalate,
+            "strong answer": [label(int(a)) for a in strong.answer],
+            "answer": [label(int(a)) for a in final],
+            "right": np.where(escalate, strong.correct, cheap.correct),
+            "cheap right": cheap.correct,
         }
     )
+
+
+def escalated_samples(data: CascadeData, signal: str, threshold: float, k: int, strong_calls: int = 1) -> pd.DataFrame:
+    """The samples a policy sends to the strong cell (the escalated rows of :func:`decisions`)."""
+    table = decisions(data, signal, threshold, k, strong_calls)
+    return table[table["escalated"]].drop(columns=["escalated", "answer"]).reset_index(drop=True)
 
 
 def cascade_report(

@@ -329,6 +329,17 @@ class Workbench:
             strong_calls=strong_calls,
         )
 
+    def cascade_code(self, report: dict[str, Any], fmt: str, policy: dict[str, Any] | None = None) -> str:
+        """The recommended (or given) policy of a cascade report as Python or TypeScript code."""
+        from workbench.export.cascade_code import render_cascade, spec_from_report
+        from workbench.sweep import logprobs_supported
+
+        run = repo.get_run(self.engine, int(report["run_id"]))
+        plan = json.loads(run.plan_json)
+        prompts = {p["id"]: repo.get_prompt_version(self.engine, p["id"])[1] for p in plan["prompts"]}
+        asked = {m for m in plan["models"] if plan.get("logprobs") and logprobs_supported(self.catalog, m)}
+        return render_cascade(spec_from_report(report, prompts, asked, policy), fmt)
+
 
 def _run_base_url(plan: Plan) -> str:
     """The server a run is shown with: OPENAI_BASE_URL when any model goes there, else the local one(s)."""

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 from workbench.cli import emit
 from workbench.cli.common import open_workbench, positive_int, run_id_arg
+from workbench.errors import InputError
 from workbench.pricing import format_usd
 
 CELL_HELP = "a model name when the run has one cell of it, else MODEL@EFFORT@TEMPERATURE (e.g. gpt-4.1-nano@-@0.7)"
@@ -39,6 +41,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--strong-calls", type=positive_int, default=1, metavar="N", help="strong calls per escalated sample"
     )
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    p.add_argument(
+        "--export",
+        choices=("python", "typescript"),
+        help="write the recommended cascade as code (cheap calls, confidence rule, escalation)",
+    )
+    p.add_argument("--output", metavar="FILE", help="where --export writes (default: stdout)")
     p.set_defaults(handler=cmd_cascade)
 
 
@@ -86,6 +94,18 @@ def cmd_cascade(args: argparse.Namespace) -> int:
         tolerance=args.tolerance,
         strong_calls=args.strong_calls,
     )
+    if args.export:
+        code = wb.cascade_code(report, args.export)
+        if args.output:
+            try:
+                with open(args.output, "w", encoding="utf-8") as out:
+                    out.write(code)
+            except OSError as exc:
+                raise InputError(f"{args.output}: cannot write ({exc.strerror or exc})") from None
+            print(f"wrote {args.output}", file=sys.stderr)
+        else:
+            sys.stdout.write(code)
+        return 0
     if args.json:
         emit(report)
     else:

@@ -11,6 +11,7 @@ import ast
 import inspect
 import math
 import re
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from workbench import scoring
@@ -73,7 +74,12 @@ def literal(value: Any) -> str:
 
 def scoring_parts() -> tuple[list[str], str]:
     """workbench/scoring.py split into its top-level import statements and the rest (docstring dropped)."""
-    source = inspect.getsource(scoring)
+    return module_parts(scoring)
+
+
+def module_parts(module: ModuleType) -> tuple[list[str], str]:
+    """A stdlib-only module's source split into its top-level import statements and the rest (docstring dropped)."""
+    source = inspect.getsource(module)
     lines = source.splitlines(keepends=True)
     drop: set[int] = set()
     imports: list[str] = []
