@@ -9,7 +9,7 @@ import streamlit as st
 
 from workbench import charts, metrics
 from workbench.storage import repository as repo
-from workbench.ui import chrome
+from workbench.ui import cascade, chrome
 from workbench.ui import compare_view as view
 from workbench.ui.results import csv_bytes, draw, run_view
 from workbench.ui.widgets import capped_table, plain, run_picker, shown_errors
@@ -164,6 +164,9 @@ else:
         "Exact McNemar test over the samples both cells answered (with repeats, a sample counts as right when most "
         "of its answers are); p < 0.05 means the difference is unlikely to be chance."
     )
+
+# --- cascade: cheap first, strong when unsure ------------------------------------------------------------
+cascade.section(ctx.wb, run_id, frame, results.labels, cells, tolerance_points / 100)
 
 # --- downloads ------------------------------------------------------------------------------------------
 a, b = st.columns(2)
