@@ -263,3 +263,12 @@ def test_calibration_hand_cases() -> None:
     assert calibration.expected_calibration_error([0.5, 0.5, 1.0], [True, False, True]) == 0.0
     cover = calibration.accuracy_at_coverage([0.9, 0.1, 0.8, 0.2], [True, False, True, True], (0.5, 1.0))
     assert cover == [{"coverage": 0.5, "n": 2, "accuracy": 1.0}, {"coverage": 1.0, "n": 4, "accuracy": 0.75}]
+
+
+def test_unknown_prices_are_said_never_zero() -> None:
+    frame = run_frame()
+    frame.loc[frame["model"] == "mini", "cost_usd"] = math.nan
+    report = cascade_report(frame, {1: LABELS}, "nano", "mini", tolerance=0.05)
+    assert report["strong_alone"]["cost_per_1k_usd"] is None
+    assert all(p["cost_per_1k_usd"] is None for p in report["policies"] if p["escalated"])
+    assert report["recommended"] is None and "unknown" in report["reason"]

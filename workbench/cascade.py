@@ -44,7 +44,7 @@ import pandas as pd
 
 from workbench import calibration
 from workbench.errors import InputError
-from workbench.metrics import CELL, _clean, cell_name
+from workbench.metrics import CELL, _clean, _num, cell_name
 from workbench.pricing import format_usd
 from workbench.stats import Z95, wilson_interval
 
@@ -187,7 +187,7 @@ class CellAnswers:
 
     cell: dict[str, Any]
     pred: np.ndarray  # (n, r) label position, -1 unparsed
-    cost: np.ndarray  # (n, r) object: Decimal, or None when unknown
+    cost: np.ndarray  # (n, r) billed USD per call, NaN when unknown
     latency: np.ndarray  # (n, r) float ms
     prob: np.ndarray  # (n, r) answer probability from logprobs, NaN where not recorded
 
@@ -218,7 +218,7 @@ def _answers(frame: pd.DataFrame, cell: dict[str, Any], labels: list[str], probs
             "sample_index": rows["sample_index"].to_numpy(),
             "repeat": rows["repeat"].to_numpy(),
             "pred": index.get_indexer(pd.Index(rows["predicted"], dtype=object)),
-            "cost": [None if pd.isna(v) else Decimal(repr(float(v))) for v in rows["cost_usd"]],
+            "cost": rows["cost_usd"].astype(float).to_numpy(),
             "latency": rows["latency_ms"].astype(float).to_numpy(),
             "prob": (
                 rows["item_id"].map(probs).astype(float).to_numpy()
@@ -233,7 +233,7 @@ def _answers(frame: pd.DataFrame, cell: dict[str, Any], labels: list[str], probs
 def _grid(table: pd.DataFrame, samples: np.ndarray, repeats: int, column: str, fill: Any) -> np.ndarray:
     position = pd.Index(samples).get_indexer(table["sample_index"])
     keep = (position >= 0) & (table["repeat"].to_numpy() < repeats)
-    dtype = object if column == "cost" else (np.int64 if column == "pred" else float)
+    dtype = np.int64 if column == "pred" else float
     grid = np.full((len(samples), repeats), fill, dtype=dtype)
     grid[position[keep], table["repeat"].to_numpy()[keep]] = table[column].to_numpy()[keep]
     return grid
@@ -290,14 +290,14 @@ def prepare(
         CellAnswers(
             cheap_cell,
             _grid(a, samples, r_a, "pred", -1),
-            _grid(a, samples, r_a, "cost", None),
+            _grid(a, samples, r_a, "cost", np.nan),
             _grid(a, samples, r_a, "latency", np.nan),
             _grid(a, samples, r_a, "prob", np.nan),
         ),
         CellAnswers(
             strong_cell,
             _grid(b, samples, r_b, "pred", -1),
-            _grid(b, samples, r_b, "cost", None),
+            _grid(b, samples, r_b, "cost", np.nan),
             _grid(b, samples, r_b, "latency", np.nan),
             _grid(b, samples, r_b, "prob", np.nan),
         ),
@@ -322,18 +322,17 @@ def majority(pred: np.ndarray, n_labels: int) -> tuple[np.ndarray, np.ndarray]:
     return np.where(votes > 0, answer, -1), votes
 
 
-def _decimal_sums(costs: np.ndarray) -> list[Decimal | None]:
-    """Per row, the exact sum of its Decimal costs; None when any is unknown."""
-    out: list[Decimal | None] = []
-    for row in costs:
-        total: Decimal | None = Decimal(0)
-        for value in row:
-            if value is None:
-                total = None
-                break
-            total += value
-        out.append(total)
-    return out
+def exact_total(costs: np.ndarray) -> Decimal | None:
+    """The exact sum of billed costs (floats whose ``repr`` is the intended decimal); None when any is unknown.
+
+    Costs repeat a lot (same tokens, same price), so each distinct value is made a Decimal once and
+    multiplied by its count, as ``stats.exact_sums`` does.
+    """
+    flat = np.asarray(costs, dtype=float).ravel()
+    if np.isnan(flat).any():
+        return None
+    values, counts = np.unique(flat, return_counts=True)
+    return sum((Decimal(repr(float(v))) * int(c) for v, c in zip(values, counts, strict=True)), Decimal(0))
 
 
 @dataclass
@@ -343,7 +342,7 @@ class Side:
     calls: int
     answer: np.ndarray
     correct: np.ndarray
-    cost: list[Decimal | None]
+    cost: np.ndarray  # (n, k) billed USD of each call used, NaN when unknown
     latency: np.ndarray
     confidence: dict[str, np.ndarray | None]  # per signal; None when unavailable
 
@@ -367,7 +366,7 @@ def side(data: CascadeData, answers: CellAnswers, k: int) -> Side:
         "parsed": parsed.astype(float),
     }
     latency = np.nanmax(answers.latency[:, :k], axis=1) if k else np.zeros(len(answer))
-    return Side(k, answer, correct, _decimal_sums(answers.cost[:, :k]), latency, confidence)
+    return Side(k, answer, correct, answers.cost[:, :k], latency, confidence)
 
 
 def unavailable_reason(data: CascadeData, signal: str) -> str | None:
@@ -439,23 +438,18 @@ def _family(signal: str, cheap: Side, strong: Side) -> Family | None:
     return Family(signal, cheap.calls, cheap, ts, escalate, correct)
 
 
+def _cost_total(cheap: Side, strong: Side, escalate: np.ndarray, keep: np.ndarray) -> Decimal | None:
+    """Exact USD of the calls one policy makes on the kept samples; None when a used call's cost is unknown."""
+    cheap_total = exact_total(cheap.cost[keep])
+    strong_total = exact_total(strong.cost[keep & escalate])
+    return None if cheap_total is None or strong_total is None else cheap_total + strong_total
+
+
 def _cost_per_1k(cheap: Side, strong: Side, escalate: np.ndarray, keep: np.ndarray | None = None) -> Decimal | None:
     """Exact USD per 1,000 samples of one policy over the kept samples; None when a used call's cost is unknown."""
-    chosen = np.flatnonzero(keep) if keep is not None else np.arange(len(escalate))
-    if not len(chosen):
-        return None
-    total = Decimal(0)
-    for s in chosen:
-        part = cheap.cost[s]
-        if part is None:
-            return None
-        total += part
-        if escalate[s]:
-            extra = strong.cost[s]
-            if extra is None:
-                return None
-            total += extra
-    return total * 1000 / len(chosen)
+    keep = np.ones(len(escalate), dtype=bool) if keep is None else keep
+    total = _cost_total(cheap, strong, escalate, keep)
+    return None if total is None or not keep.any() else total * 1000 / int(keep.sum())
 
 
 def _usd(value: Decimal | None) -> float | None:
@@ -479,11 +473,12 @@ def _figures(
     }
     if latency:
         per = cheap.latency + np.where(escalate, strong.latency, 0.0)
+        p50, p95 = np.nanpercentile(per, [50, 95]) if n else (None, None)
         out.update(
             {
                 "latency_mean_ms": float(np.nanmean(per)) if n else None,
-                "latency_p50_ms": float(np.nanpercentile(per, 50)) if n else None,
-                "latency_p95_ms": float(np.nanpercentile(per, 95)) if n else None,
+                "latency_p50_ms": _num(p50),
+                "latency_p95_ms": _num(p95),
             }
         )
     return out
@@ -632,7 +627,7 @@ def simulate(
 def _zero_side(strong: Side) -> Side:
     """No cheap call at all (the strong cell alone): zero cost and latency before the strong call."""
     n = len(strong.answer)
-    return Side(0, strong.answer, strong.correct, [Decimal(0)] * n, np.zeros(n), {})
+    return Side(0, strong.answer, strong.correct, np.zeros((n, 0)), np.zeros(n), {})
 
 
 def _recommend(
@@ -657,6 +652,11 @@ def _recommend(
     ]
     if not chosen:
         return None, "no confidence signal is available for the cheap cell"
+    if not reaching and any(c["held_out"]["accuracy"] >= goal - 1e-12 for c in chosen):
+        return None, (
+            f"cascades reach {aim} ({goal:.1%}) but their cost is unknown: a model's price is not in the catalog "
+            "(add it via WORKBENCH_CATALOG)"
+        )
     if not reaching:
         best = max(chosen, key=lambda c: c["held_out"]["accuracy"] or 0)
         return None, (
@@ -678,8 +678,7 @@ def _recommend(
             f"call(s), costs {format_usd(inside['cost_per_1k_usd'])} per 1k items, not less than the strong cell "
             f"alone ({format_usd(strong_cost)})"
         )
-    cost_total = _cost_per_1k(family.cheap, strong, escalate)
-    total = None if cost_total is None else cost_total * len(escalate) / 1000
+    total = _cost_total(family.cheap, strong, escalate, np.ones(len(escalate), dtype=bool))
     held = pick["held_out"]
     recommended = {
         "signal": pick["signal"],
