@@ -162,7 +162,7 @@ def test_logprobs_opt_in_reaches_the_request_key_the_store_and_the_logprob_signa
     prompt_path = tmp_path / "sentiment.yaml"
     prompt_path.write_text(PROMPT_YAML, encoding="utf-8")
     samples = load_samples(write_samples(tmp_path / "reviews.csv"))
-    models = ["gpt-4.1-nano", "gpt-4.1-mini", "o4-mini"]
+    models = ["gpt-4.1-nano", "gpt-4.1-mini", "o4-mini", "gpt-6-luna"]
     plain = wb.plan([load_prompt(prompt_path)], samples, models, [0.7], 3)
     plan = wb.plan([load_prompt(prompt_path)], samples, models, [0.7], 3, logprobs=True)
     assert plan.plan_hash != plain.plan_hash and plan.describe()["logprobs"] is True
@@ -172,6 +172,9 @@ def test_logprobs_opt_in_reaches_the_request_key_the_store_and_the_logprob_signa
     assert "logprobs" not in by_model["o4-mini"].body  # the catalog says it returns none: never asked
     assert by_model["gpt-4.1-nano"].key != next(c.key for c in plain.calls() if c.model == "gpt-4.1-nano")
     assert any("o4-mini does not return logprobs" in note for note in plan.notes)
+    # GPT-6 takes logprobs only at effort none, and its default effort is not none: not asked
+    assert "logprobs" not in by_model["gpt-6-luna"].body
+    assert any("gpt-6-luna does not return logprobs" in note for note in plan.notes)
 
     plan = wb.plan([load_prompt(prompt_path)], samples, models[:2], [0.7], 3, logprobs=True)
     run = wb.start(plan, concurrency=1)

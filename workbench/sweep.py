@@ -64,9 +64,10 @@ class Plan:
             return [None]
         return list(self.temperatures)
 
-    def wants_logprobs(self, model: str) -> bool:
-        """Whether ``model``'s calls carry the logprobs opt-in: asked for, and the catalog says it returns them."""
-        return self.logprobs and logprobs_supported(self.catalog, model)
+    def wants_logprobs(self, model: str, effort: str | None = None) -> bool:
+        """Whether ``model``'s calls (at ``effort``) carry the logprobs opt-in: asked for, and the catalog says
+        it returns them."""
+        return self.logprobs and logprobs_supported(self.catalog, model, effort)
 
     def calls(self) -> list[PlannedCall]:
         """Every call of the plan, in a stable order (built once: estimate, start and execute share it)."""
@@ -114,10 +115,11 @@ class Plan:
         return hashlib.sha256(json.dumps(self.describe(), sort_keys=True).encode()).hexdigest()
 
 
-def logprobs_supported(catalog: Catalog, model: str) -> bool:
-    """The catalog says ``model`` returns logprobs (a model it does not know is not asked)."""
+def logprobs_supported(catalog: Catalog, model: str, effort: str | None = None) -> bool:
+    """The catalog says ``model`` returns logprobs at ``effort`` (None: none sent); a model it does not know is
+    not asked."""
     info = catalog.lookup(model)
-    return info is not None and info.logprobs
+    return info is not None and info.takes_logprobs(effort)
 
 
 def check_temperatures(values: list[float]) -> list[float]:
