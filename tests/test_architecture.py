@@ -65,14 +65,14 @@ FLOORS: list[tuple[str, set[str]]] = [
         "foundations",
         {
             "errors", "config", "processes", "templating", "scoring", "stats", "tokens", "csvsafe", "data",
-            "formatting", "providers.base",
+            "formatting", "providers.base", "confidence", "calibration",
         },
     ),
     (
         "domain",
         {
             "promptfile", "datasets", "pricing", "chat", "sweep", "access", "limiter", "local", "providers", "metrics",
-            "charts", "reporting", "export", "promptfoo", "prompts", "target",
+            "charts", "reporting", "export", "promptfoo", "prompts", "target", "cascade", "charts_cascade",
         },
     ),
     ("storage", {"storage"}),
