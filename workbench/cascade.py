@@ -44,8 +44,8 @@ import pandas as pd
 
 from workbench import calibration
 from workbench.errors import InputError
+from workbench.formatting import money, percent
 from workbench.metrics import CELL, _clean, _num, cell_name
-from workbench.pricing import format_usd
 from workbench.stats import Z95, wilson_interval
 
 SIGNALS = ("agreement", "logprob", "parsed")
@@ -641,7 +641,9 @@ def _recommend(
     target: float | None,
 ) -> tuple[dict[str, Any] | None, str]:
     aim = (
-        f"the required {target:.1%}" if target is not None else f"within {tolerance * 100:g} points of the strong cell"
+        f"the required {percent(target)}"
+        if target is not None
+        else f"within {tolerance * 100:g} points of the strong cell"
     )
     reaching = [
         c
@@ -654,14 +656,14 @@ def _recommend(
         return None, "no confidence signal is available for the cheap cell"
     if not reaching and any(c["held_out"]["accuracy"] >= goal - 1e-12 for c in chosen):
         return None, (
-            f"cascades reach {aim} ({goal:.1%}) but their cost is unknown: a model's price is not in the catalog "
+            f"cascades reach {aim} ({percent(goal)}) but their cost is unknown: a model's price is not in the catalog "
             "(add it via WORKBENCH_CATALOG)"
         )
     if not reaching:
         best = max(chosen, key=lambda c: c["held_out"]["accuracy"] or 0)
         return None, (
-            f"no cascade reaches {aim} ({goal:.1%}) on held-out samples; the best, {best['signal']} with "
-            f"{best['cheap_calls_per_sample']} cheap call(s), reaches {best['held_out']['accuracy']:.1%}"
+            f"no cascade reaches {aim} ({percent(goal)}) on held-out samples; the best, {best['signal']} with "
+            f"{best['cheap_calls_per_sample']} cheap call(s), reaches {percent(best['held_out']['accuracy'])}"
         )
     pick = min(
         reaching,
@@ -675,8 +677,8 @@ def _recommend(
     if strong_cost is not None and inside["cost_per_1k_usd"] is not None and inside["cost_per_1k_usd"] >= strong_cost:
         return None, (
             f"the cheapest cascade that reaches {aim}, {pick['signal']} with {pick['cheap_calls_per_sample']} cheap "
-            f"call(s), costs {format_usd(inside['cost_per_1k_usd'])} per 1k items, not less than the strong cell "
-            f"alone ({format_usd(strong_cost)})"
+            f"call(s), costs {money(inside['cost_per_1k_usd'])} per 1k items, not less than the strong cell "
+            f"alone ({money(strong_cost)})"
         )
     total = _cost_total(family.cheap, strong, escalate, np.ones(len(escalate), dtype=bool))
     held = pick["held_out"]
@@ -711,9 +713,10 @@ def _recommend(
         ),
     }
     reason = (
-        f"{recommended['rule']}: held-out accuracy {held['accuracy']:.1%} (in-sample {inside['accuracy']:.1%}) "
-        f"reaches {aim} ({goal:.1%}); {format_usd(inside['cost_per_1k_usd'])} per 1k items vs "
-        f"{format_usd(strong_cost)} for the strong cell alone, escalating {inside['escalation_rate']:.1%} of samples"
+        f"{recommended['rule']}: held-out accuracy {percent(held['accuracy'])} "
+        f"(in-sample {percent(inside['accuracy'])}) "
+        f"reaches {aim} ({percent(goal)}); {money(inside['cost_per_1k_usd'])} per 1k items vs "
+        f"{money(strong_cost)} for the strong cell alone, escalating {percent(inside['escalation_rate'])} of samples"
     )
     return recommended, reason
 

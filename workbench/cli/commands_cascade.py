@@ -9,7 +9,7 @@ from typing import Any
 from workbench.cli import emit
 from workbench.cli.common import open_workbench, positive_int, run_id_arg
 from workbench.errors import InputError
-from workbench.pricing import format_usd
+from workbench.formatting import money, percent
 
 CELL_HELP = "a model name when the run has one cell of it, else MODEL@EFFORT@TEMPERATURE (e.g. gpt-4.1-nano@-@0.7)"
 
@@ -50,10 +50,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=cmd_cascade)
 
 
-def _pct(value: float | None) -> str:
-    return "-" if value is None else f"{value:.1%}"
-
-
 def format_cascade(report: dict[str, Any]) -> str:
     lines = [
         f"run {report['run_id']}: cascade {report['cheap']['name']} -> {report['strong']['name']} on "
@@ -64,8 +60,8 @@ def format_cascade(report: dict[str, Any]) -> str:
     for name, end in (("cheap alone", report["cheap_alone"]), ("strong alone", report["strong_alone"])):
         low, high = end["accuracy_ci95"]
         lines.append(
-            f"  {name:<13} accuracy {_pct(end['accuracy'])} ({_pct(low)}-{_pct(high)}), "
-            f"{format_usd(end['cost_per_1k_usd'])} per 1k items"
+            f"  {name:<13} accuracy {percent(end['accuracy'])} ({percent(low)}-{percent(high)}), "
+            f"{money(end['cost_per_1k_usd'])} per 1k items"
         )
     lines.append(
         f"{'signal':<10}{'calls':>6}{'threshold':>11}{'escalated':>11}{'in-sample':>11}{'held-out':>10}{'per 1k':>14}"
@@ -74,8 +70,8 @@ def format_cascade(report: dict[str, Any]) -> str:
         inside, held = c["in_sample"], c["held_out"]
         lines.append(
             f"{c['signal']:<10}{c['cheap_calls_per_sample']:>6}{c['threshold']:>11.4g}"
-            f"{_pct(inside['escalation_rate']):>11}{_pct(inside['accuracy']):>11}{_pct(held['accuracy']):>10}"
-            f"{format_usd(inside['cost_per_1k_usd']):>14}"
+            f"{percent(inside['escalation_rate']):>11}{percent(inside['accuracy']):>11}{percent(held['accuracy']):>10}"
+            f"{money(inside['cost_per_1k_usd']):>14}"
         )
     rec = report["recommended"]
     lines.append(("recommended: " if rec else "no recommendation: ") + report["reason"])

@@ -21,7 +21,7 @@ from workbench.errors import InputError
 from workbench.export.python_code import _parser, _pattern, literal, module_parts, scoring_parts
 from workbench.export.spec import one_line
 from workbench.export.typescript import js, parse_label_ts
-from workbench.pricing import format_usd
+from workbench.formatting import money, percent
 from workbench.promptfile import PromptFile
 from workbench.sweep import LOGPROBS_PARAMS
 from workbench.templating import VARIABLE
@@ -76,7 +76,7 @@ class CascadeSpec:
 
 
 def _pct(value: float | None) -> str:
-    return "not measured" if value is None else f"{value * 100:.1f}%"
+    return "not measured" if value is None else percent(value)
 
 
 def rule(spec: CascadeSpec) -> str:
@@ -102,7 +102,7 @@ def header(spec: CascadeSpec) -> list[str]:
         f"Rule: {one_line(rule(spec))}",
         f"Measured in {run} on {spec.n if spec.n is not None else '?'} samples: accuracy {_pct(spec.accuracy)} "
         f"(held-out {_pct(spec.held_out_accuracy)}), escalating {_pct(spec.escalation_rate)}, "
-        f"{format_usd(spec.cost_per_1k_usd)} per 1,000 items",
+        f"{money(spec.cost_per_1k_usd)} per 1,000 items",
         "Key and server come from OPENAI_API_KEY and OPENAI_BASE_URL; no key is stored here.",
     ]
 

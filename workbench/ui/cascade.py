@@ -16,8 +16,8 @@ from sqlalchemy.engine import Engine
 
 from workbench import charts_cascade
 from workbench.cascade import FOLDS, MIN_SAMPLES, cell_text, cells_of, escalated_samples, prepare
+from workbench.formatting import money, percent
 from workbench.metrics import cell_name
-from workbench.pricing import format_usd
 from workbench.service import Workbench
 from workbench.storage import repository as repo
 from workbench.storage.results import answer_probabilities
@@ -68,7 +68,7 @@ def families_table(report: Mapping[str, Any]) -> pd.DataFrame:
             "escalated %": c["in_sample"]["escalation_rate"] * 100,
             "accuracy % (in-sample)": c["in_sample"]["accuracy"] * 100,
             "accuracy % (held-out)": c["held_out"]["accuracy"] * 100,
-            "cost per 1k": format_usd(c["in_sample"]["cost_per_1k_usd"]),
+            "cost per 1k": money(c["in_sample"]["cost_per_1k_usd"]),
             "p95 latency ms": c["in_sample"]["latency_p95_ms"],
         }
         for c in report["selected"]
@@ -156,15 +156,15 @@ def _summary(report: Mapping[str, Any]) -> None:
         return
     st.success(plain(f"Recommended: {report['reason']}."))
     c1, c2, c3, c4 = st.columns(4)
-    c1.metric("Held-out accuracy", f"{rec['held_out_accuracy']:.1%}", help="Thresholds chosen without these samples")
-    c2.metric("In-sample accuracy", f"{rec['accuracy_all']:.1%}", help="Threshold chosen on all samples")
+    c1.metric("Held-out accuracy", percent(rec["held_out_accuracy"]), help="Thresholds chosen without these samples")
+    c2.metric("In-sample accuracy", percent(rec["accuracy_all"]), help="Threshold chosen on all samples")
     c3.metric(
         "Cost per 1k items",
-        format_usd(rec["cost_per_1k_all_usd"]),
+        money(rec["cost_per_1k_all_usd"]),
         delta=f"{-(rec['saving_vs_strong'] or 0):.0%} vs strong" if rec["saving_vs_strong"] is not None else None,
         delta_color="inverse",
     )
-    c4.metric("Escalated", f"{rec['escalation_rate']:.1%}", help=f"{rec['escalated']} of {rec['n']} samples")
+    c4.metric("Escalated", percent(rec["escalation_rate"]), help=f"{rec['escalated']} of {rec['n']} samples")
 
 
 def _escalated(
