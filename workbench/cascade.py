@@ -550,7 +550,7 @@ def simulate(
     cheap_alone["cheap_calls_per_sample"] = 1
 
     signals = [{"signal": s, "available": (why := unavailable_reason(data, s)) is None, "reason": why} for s in SIGNALS]
-    usable = [s["signal"] for s in signals if s["available"]]
+    usable = [signal for signal in SIGNALS if unavailable_reason(data, signal) is None]
     fold = folds(n, seed)
     goal_all = _goal(float(strong.correct.mean()), tolerance, target)
 
@@ -690,7 +690,7 @@ def _recommend(
         "rule": rule_text(pick["signal"], pick["threshold"], pick["cheap_calls_per_sample"]),
         "escalation_rate": inside["escalation_rate"],
         "escalated": inside["escalated"],
-        "escalated_rows": [_row(data, s) for s in np.flatnonzero(escalate)],
+        "escalated_rows": [_row(data, int(s)) for s in np.flatnonzero(escalate)],
         "escalated_file_rows": [data.rows.get(int(data.samples[s]), 0) for s in np.flatnonzero(escalate)],
         "n": inside["n"],
         "accuracy_all": inside["accuracy"],

@@ -56,7 +56,7 @@ def _single(name: str, accuracy: float | None, cost: float | None) -> dict[str, 
             "escalation_rate": None, "cheap_calls": None, "recommended": False}  # fmt: skip
 
 
-def cascade_cost_accuracy(report: Mapping[str, Any], cells: Sequence[Mapping[str, Any]] = ()) -> alt.LayerChart:
+def cascade_cost_accuracy(report: Mapping[str, Any], cells: Sequence[Mapping[str, Any]] = ()) -> alt.TopLevelMixin:
     """Cost per 1,000 items against accuracy (in-sample) of every policy beside the single cells; ring: recommended."""
     data = policy_frame(report, cells)
     x = alt.X(
@@ -104,7 +104,7 @@ def calibration_frame(report: Mapping[str, Any]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=columns)
 
 
-def reliability_chart(report: Mapping[str, Any]) -> alt.LayerChart:
+def reliability_chart(report: Mapping[str, Any]) -> alt.TopLevelMixin:
     """Per signal: accuracy against mean confidence in each bin (size: samples); the diagonal is perfect."""
     data = calibration_frame(report)
     data["label"] = [

@@ -310,7 +310,7 @@ class Workbench:
     ) -> dict[str, Any]:
         """What a cascade of two cells of a stored run would have answered and cost (``workbench.cascade``)."""
         from workbench.cascade import cascade_report
-        from workbench.storage.results import answer_probabilities, sample_rows
+        from workbench.storage.results import answer_probabilities, results_frame, sample_rows
 
         repo.get_run(self.engine, run_id)
         frame, labels = results_frame(self.engine, run_id)
