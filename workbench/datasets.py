@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from workbench.errors import InputError
+from workbench.suggest import did_you_mean
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -112,7 +113,10 @@ def _build(
 ) -> SampleSet:
     if label_column not in header:
         found = ", ".join(header) if header else "none"
-        raise InputError(f"{name}: no label column {label_column!r} (columns: {found}); choose one with --label-column")
+        raise InputError(
+            f"{name}: no label column {label_column!r}{did_you_mean(label_column, header)} (columns: {found});"
+            " choose one with --label-column"
+        )
     samples: list[Sample] = []
     for number, row in rows:
         label = _text(row.get(label_column)).strip()

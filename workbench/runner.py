@@ -107,7 +107,7 @@ class Runner:
         self.owner = new_owner()
         self._queue: queue.Queue[Answer | Failure | None] = queue.Queue()  # None: no more records
         self._stored: dict[int, threading.Event] = {}  # item id -> set once its answer is committed
-        self._writer: threading.Thread | None = None
+        self._writer_done: threading.Event | None = None  # set once the writer has stopped
         self._fatal: ProviderError | None = None
         self._stopped_models: dict[str, str] = {}
         self._budget_hit = False
@@ -151,30 +151,51 @@ class Runner:
         todo: list[tuple[int, PlannedCall]] = [(item, calls[key]) for item, key in pending if key not in stored]
         self._report(force=True)
 
-        writer = threading.Thread(target=self._write_loop, args=(run.id,), name="workbench-writer", daemon=True)
-        self._writer = writer
+        # Each thread says when it is done with an Event: a Ctrl-C that interrupts Thread.join()
+        # can leave the thread looking finished while it still holds an answer (CPython 3.11).
+        writer_done = threading.Event()
+        writer = threading.Thread(
+            target=self._write_loop, args=(run.id, writer_done), name="workbench-writer", daemon=True
+        )
+        self._writer_done = writer_done
         writer.start()
         work = _Work(self, todo)
-        workers = [
-            threading.Thread(target=self._work_loop, args=(work, run.id), name=f"workbench-call-{i}", daemon=True)
-            for i in range(min(self.concurrency, len(todo)))
-        ]
-        for thread in workers:
-            thread.start()
+        finished = [threading.Event() for _ in range(min(self.concurrency, len(todo)))]
+        for i, done in enumerate(finished):
+            threading.Thread(
+                target=self._work_loop, args=(work, run.id, done), name=f"workbench-call-{i}", daemon=True
+            ).start()
         try:
-            for thread in workers:
-                while thread.is_alive():
-                    thread.join(timeout=0.2)
-                    if self.cancel.is_set():
-                        self._stop.set()
+            while not all(done.is_set() for done in finished):
+                time.sleep(0.1)
+                if self.cancel.is_set():
+                    self._stop.set()
         except KeyboardInterrupt:
             self.cancel.set()
             self._stop.set()
-            for thread in workers:
-                thread.join()
-        self._queue.put(None)
-        writer.join()
-        return self._finish(run)
+        return self._wind_up(run, finished, writer_done)
+
+    def _wind_up(self, run: Run, finished: list[threading.Event], writer_done: threading.Event) -> Outcome:
+        """Wait for the calls in flight and store their answers, even through more Ctrl-Cs: they are paid for."""
+        ended = False
+        while True:
+            try:
+                while not all(done.is_set() for done in finished):
+                    time.sleep(0.05)
+                if not ended:
+                    self._queue.put(None)  # no more records
+                    ended = True
+                while not writer_done.is_set():
+                    time.sleep(0.05)
+                return self._finish(run)
+            except KeyboardInterrupt:
+                self.cancel.set()
+                self._stop.set()
+                in_flight = sum(not done.is_set() for done in finished)
+                log.warning(
+                    "stopping: waiting for %d call(s) in flight so their answers (already paid for) are stored",
+                    in_flight,
+                )
 
     # --- workers -----------------------------------------------------------------------------
 
@@ -196,7 +217,13 @@ class Runner:
                     continue
                 return item
 
-    def _work_loop(self, work, run_id: int) -> None:
+    def _work_loop(self, work: _Work, run_id: int, finished: threading.Event) -> None:
+        try:
+            self._work(work, run_id)
+        finally:
+            finished.set()
+
+    def _work(self, work: _Work, run_id: int) -> None:
         while (item := self._next(work)) is not None:
             item_id, call = item
             try:
@@ -237,7 +264,7 @@ class Runner:
         any instant makes a resume pay twice for at most ``concurrency`` calls (those in flight).
         """
         while not stored.wait(0.5):
-            if self._writer is None or not self._writer.is_alive():
+            if self._writer_done is None or self._writer_done.is_set():
                 return  # the writer gave up (the database is gone): nothing to wait for
 
     def _call_with_retries(self, call: PlannedCall) -> tuple[Completion | None, int]:
@@ -299,7 +326,13 @@ class Runner:
 
     # --- writer ------------------------------------------------------------------------------
 
-    def _write_loop(self, run_id: int) -> None:
+    def _write_loop(self, run_id: int, finished: threading.Event) -> None:
+        try:
+            self._write(run_id)
+        finally:
+            finished.set()
+
+    def _write(self, run_id: int) -> None:
         last_beat = time.monotonic()
         ending = False
         while not ending:

@@ -19,6 +19,7 @@ from workbench.errors import InputError
 from workbench.pricing import Catalog, cost, usd
 from workbench.promptfile import PromptFile
 from workbench.scoring import normalize
+from workbench.suggest import did_you_mean
 from workbench.tokens import count_chat_many, count_text
 
 MAX_TEMPERATURE = 2.0
@@ -212,7 +213,9 @@ def build_plan(
             plan.notes.append(f"{model} does not return logprobs (per the catalog): its calls are sent without them")
         info = catalog.lookup(model)
         if info is None:
-            plan.notes.append(f"{model}: not in the price catalog, so its cost is unknown")
+            plan.notes.append(
+                f"{model}: not in the price catalog, so its cost is unknown{did_you_mean(model, catalog.models)}"
+            )
         elif info.local:
             plan.notes.append(
                 f"{model}: local model, no charge; its token counts here use OpenAI's tokenizer (o200k_base), "

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -17,6 +18,7 @@ from workbench.errors import WorkbenchError
 
 EXIT_FAILED = 1  # the command ran but the run failed / stopped
 EXIT_USAGE = 2  # bad input
+EXIT_BROKEN_PIPE = 141  # what a shell reports for a writer stopped by SIGPIPE (128 + 13)
 
 
 def emit(obj: Any) -> None:
@@ -66,6 +68,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         say("interrupted: answers received so far are stored; re-run the same command to continue")
         return 130
+    except BrokenPipeError:
+        # The reader left (`... | head -2`): stop quietly, and keep Python's exit-time flush of
+        # stdout from failing again on the closed pipe.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
     finally:
         _stop_local_servers()
 

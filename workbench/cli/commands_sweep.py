@@ -20,6 +20,13 @@ from workbench.datasets import load_samples
 from workbench.promptfile import load_prompt
 from workbench.sweep import parse_models, parse_temperatures
 
+RESUMABLE = ("cancelled", "stopped", "failed")
+
+
+def resume_command(run_id: int) -> str:
+    return f"python -m workbench resume {run_id}"
+
+
 if TYPE_CHECKING:
     from workbench.runner import Outcome
     from workbench.runs import Prepared
@@ -177,5 +184,7 @@ def _finish(wb: Workbench, outcome: Outcome, as_json: bool) -> int:
         print_cells(result)
     if outcome.status != "completed":
         say(f"error: run {outcome.run_id} {outcome.status}: {outcome.error}")
+        if outcome.status in RESUMABLE:
+            say(f"to continue it (stored answers are kept, only the rest is called): {resume_command(outcome.run_id)}")
         return EXIT_FAILED
     return 0
