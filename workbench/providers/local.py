@@ -28,20 +28,30 @@ from dataclasses import replace
 from typing import Any
 
 from workbench.config import Secret, Settings
+from workbench.errors import ModelUnavailableError, TransientError
 from workbench.local import LocalModel
 from workbench.providers.base import CallCancelled, Completion
 from workbench.providers.openai_compat import OpenAIProvider
 
 DEFAULT_MAX_TOKENS = 256
+CRASH_WAIT_S = 2.0  # how long a failed call waits to learn whether the server process died
 
 
 class LocalProvider(OpenAIProvider):
     """Calls to one local model at ``base_url`` (never with the OpenAI key)."""
 
-    def __init__(self, model: LocalModel, base_url: str, settings: Settings, turn: threading.Semaphore | None = None):
+    def __init__(
+        self,
+        model: LocalModel,
+        base_url: str,
+        settings: Settings,
+        turn: threading.Semaphore | None = None,
+        crash: Callable[[float], str | None] | None = None,
+    ):
         super().__init__(replace(settings, base_url=base_url, api_key=Secret(None)))
         self.model = model
         self._turn = turn  # taken around each call when the server answers one at a time
+        self._crash = crash  # why the server the workbench started died by a signal, if it did
 
     def adapt(self, body: dict[str, Any]) -> dict[str, Any]:
         """The body as this server understands it (see the module docstring)."""
@@ -59,7 +69,7 @@ class LocalProvider(OpenAIProvider):
         return body
 
     def complete(self, body: dict[str, Any], stop: threading.Event | None = None) -> Completion:
-        with self._my_turn(stop):
+        with self._my_turn(stop), self._crash_said():
             return super().complete(self.adapt(body))
 
     def stream(
@@ -68,8 +78,23 @@ class LocalProvider(OpenAIProvider):
         on_text: Callable[[str], None] | None = None,
         stop: threading.Event | None = None,
     ) -> Completion:
-        with self._my_turn(stop):
+        with self._my_turn(stop), self._crash_said():
             return super().stream(self.adapt(body), on_text)
+
+    @contextmanager
+    def _crash_said(self) -> Iterator[None]:
+        """A call cut off because the server crashed (SIGSEGV, SIGILL) stops the model with the fix.
+
+        Retrying would start the server again only for it to crash on the same computation.
+        """
+        try:
+            yield
+        except TransientError as exc:
+            cut_off = exc.kind in ("connection", "malformed")  # what a call sees when the server dies under it
+            reason = self._crash(CRASH_WAIT_S) if cut_off and self._crash is not None else None
+            if reason:
+                raise ModelUnavailableError(reason) from None
+            raise exc from None
 
     @contextmanager
     def _my_turn(self, stop: threading.Event | None) -> Iterator[None]:

@@ -50,15 +50,15 @@ class ModelRouter:
 
         if local.managed:
             server = self.servers.server(local)
-            base_url, turn = server.base_url, server.turn
+            base_url, turn, crash = server.base_url, server.turn, server.crash
         else:
-            base_url, turn = str(local.base_url), None
+            base_url, turn, crash = str(local.base_url), None, None
         provider = self._local.get(model)
         if provider is None or provider.base_url != base_url:
             with self._lock:
                 provider = self._local.get(model)
                 if provider is None or provider.base_url != base_url:
-                    provider = self._local[model] = LocalProvider(local, base_url, self.settings, turn)
+                    provider = self._local[model] = LocalProvider(local, base_url, self.settings, turn, crash)
         return provider
 
     def complete(self, body: dict[str, Any], stop: threading.Event | None = None) -> Completion:
