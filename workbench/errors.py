@@ -58,3 +58,11 @@ class RequestError(ProviderError):
 
 class RefusedError(WorkbenchError):
     """Not for this person or not now: a viewer's sweep, someone else's run, a run paid with another key, a live run."""
+
+
+class CellRequestError(RequestError):
+    """A refusal every call of its cell would get (an unsupported parameter or value): stops that cell.
+
+    Retrying it, or calling the cell's other samples, pays for nothing and cannot help; the message
+    keeps the server's own words and says what to change.
+    """

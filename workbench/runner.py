@@ -15,6 +15,7 @@ Design:
 from __future__ import annotations
 
 import collections
+import json
 import logging
 import queue
 import random
@@ -23,11 +24,19 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy.engine import Engine
 
 from workbench import formatting as fmt
-from workbench.errors import AuthError, ModelNotFoundError, ProviderError, ServerUnreachableError, TransientError
+from workbench.errors import (
+    AuthError,
+    CellRequestError,
+    ModelNotFoundError,
+    ProviderError,
+    ServerUnreachableError,
+    TransientError,
+)
 from workbench.limiter import AdaptiveLimiter
 from workbench.pricing import Catalog, cost
 from workbench.processes import new_owner, worker_id
@@ -44,6 +53,10 @@ BACKOFF_BASE_S = 0.5
 BACKOFF_CAP_S = 20.0
 CONNECTION_ATTEMPTS = 5  # a dead server is declared dead after this many tries of one call
 HEARTBEAT_S = 2.0
+PLAN_CHANGED = (
+    "no longer in this run's plan (the catalog now sends its cell differently); run the same sweep again for a "
+    "new run that reuses every stored answer"
+)
 
 
 @dataclass(frozen=True)
@@ -110,6 +123,8 @@ class Runner:
         self._writer_done: threading.Event | None = None  # set once the writer has stopped
         self._fatal: ProviderError | None = None
         self._stopped_models: dict[str, str] = {}
+        self._stopped_cells: dict[tuple[Any, ...], str] = {}  # cell -> the refusal all its calls would get
+        self._plan_changed = 0  # pending items whose call the plan no longer makes
         self._budget_hit = False
         self._spent = Decimal(0)
         self._spent_known = True
@@ -148,7 +163,16 @@ class Runner:
         repo.attach_responses(self.engine, reuse, reused=True)
         self._reused = len(reuse)
         self._done += len(reuse)
-        todo: list[tuple[int, PlannedCall]] = [(item, calls[key]) for item, key in pending if key not in stored]
+        todo: list[tuple[int, PlannedCall]] = [
+            (item, calls[key]) for item, key in pending if key not in stored and key in calls
+        ]
+        # Items the plan no longer makes (the catalog now sends their cell differently): say so on
+        # each, never guess a request for them.
+        gone = [(item, key) for item, key in pending if key not in stored and key not in calls]
+        if gone:
+            self._plan_changed = len(gone)
+            for item, key in gone:
+                self._queue.put(Failure(item, PLAN_CHANGED, 0, key))
         self._report(force=True)
 
         # Each thread says when it is done with an Event: a Ctrl-C that interrupts Thread.join()
@@ -215,6 +239,10 @@ class Runner:
                 if item[1].model in self._stopped_models:
                     self._queue.put(Failure(item[0], self._stopped_models[item[1].model], 0, item[1].key))
                     continue
+                refused = self._stopped_cells.get(_cell(item[1]))
+                if refused is not None:
+                    self._queue.put(Failure(item[0], refused, 0, item[1].key))
+                    continue
                 return item
 
     def _work_loop(self, work: _Work, run_id: int, finished: threading.Event) -> None:
@@ -233,7 +261,10 @@ class Runner:
                 continue
             except ProviderError as exc:
                 with self._lock:
-                    self._first_error = self._first_error or str(exc)
+                    if isinstance(exc, CellRequestError):
+                        self._stopped_cells.setdefault(_cell(call), str(exc))
+                    else:
+                        self._first_error = self._first_error or str(exc)
                 self._queue.put(Failure(item_id, str(exc), getattr(exc, "attempts", 0), call.key))
                 continue
             if completion is None:
@@ -418,11 +449,14 @@ class Runner:
             status, error = "cancelled", "cancelled by the user"
         elif self._budget_hit:
             status, error = "stopped", f"budget of {fmt.money(self.max_cost)} reached (spent {fmt.money(self._spent)})"
-        elif self._stopped_models:
-            status, error = "failed", "; ".join(self._stopped_models.values())
+        elif self._stopped_models or self._stopped_cells:
+            reasons = [*self._stopped_models.values(), *self._stopped_cells.values()]
+            status, error = "failed", "; ".join(dict.fromkeys(reasons))
         else:
             status, error = "completed", None
-        if status == "completed" and repo.pending_items(self.engine, run.id):
+        if status == "completed" and self._plan_changed:
+            status, error = "stopped", f"{self._plan_changed} item(s): {PLAN_CHANGED}"
+        elif status == "completed" and repo.pending_items(self.engine, run.id):
             status, error = "stopped", "some items have no answer yet"
             if self._first_error:
                 error = f"{self._errors} call(s) failed ({self._first_error}); run the same command again to retry them"
@@ -436,6 +470,12 @@ class Runner:
             reused=self._reused,
             errors=self._errors,
         )
+
+
+def _cell(call: PlannedCall) -> tuple[Any, ...]:
+    """The cell a call belongs to: its prompt version and every request field but the messages."""
+    fields = {name: value for name, value in call.body.items() if name != "messages"}
+    return (call.prompt_version_id, call.endpoint, json.dumps(fields, sort_keys=True, default=str))
 
 
 class _Work:

@@ -90,6 +90,7 @@ class Prepared:
     concurrency: int = 8
     max_cost_usd: float | None = None  # the caller's own limit, recorded on a new run
     continue_unfinished: bool = True  # a sweep continues its unfinished identical run when it may
+    notes: list[str] = field(default_factory=list)  # said at launch (a new run instead of a changed one)
     _estimate: dict[str, Any] | None = field(default=None, repr=False)
 
     @property
@@ -316,6 +317,7 @@ def launch(
             created_by=prepared.actor.id,
             key_kind=prepared.actor.key_kind,
             resume=prepared.continue_unfinished,
+            notes=prepared.notes,
         )
         continued = run.status != "pending"
     if on_start is not None:

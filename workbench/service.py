@@ -187,12 +187,25 @@ class Workbench:
         created_by: str | None = None,
         key_kind: str | None = None,
         resume: bool = True,
+        notes: list[str] | None = None,
     ) -> Run:
-        """A run for this plan: the unfinished run of the identical plan when there is one, else a new one."""
+        """A run for this plan: the unfinished run of the identical plan when there is one, else a new one.
+
+        "Identical" means the same calls: the same files and settings with a catalog that now sends a
+        cell differently (a model that takes no temperature, say) plan other calls, and get a new run
+        (which reuses every stored answer); ``notes`` receives the line that says so.
+        """
         if resume:
             unfinished = repo.find_unfinished_run(self.engine, plan.plan_hash)
             if unfinished is not None and not is_live(unfinished):
-                return unfinished
+                planned = {call.key for call in plan.calls()}
+                if repo.run_request_keys(self.engine, unfinished.id) == planned:
+                    return unfinished
+                if notes is not None:
+                    notes.append(
+                        f"run {unfinished.id} was planned with other calls (the catalog now sends some of its cells "
+                        "differently): starting a new run, which reuses every answer already stored"
+                    )
         calls = plan.calls()
         items = [
             repo.NewItem(c.prompt_version_id, c.sample_idx, c.model, c.temperature, c.repeat, c.key) for c in calls

@@ -157,6 +157,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
     def say_resuming(run: Run, continued: bool) -> None:
         preload_report()
+        for note in prepared.notes:
+            say(f"note: {note}")
         if continued and not args.quiet:
             say(f"resuming run {run.id} ({run.status}): only items without a stored answer are called")
 

@@ -26,6 +26,7 @@ except ImportError:  # pragma: no cover
 from workbench.config import Settings
 from workbench.errors import (
     AuthError,
+    CellRequestError,
     ModelNotFoundError,
     ProviderError,
     RequestError,
@@ -83,12 +84,61 @@ def rate_info(headers: Any) -> RateInfo | None:
     )
 
 
+def _error_type(exc: openai.APIStatusError) -> str:
+    body = exc.body if isinstance(exc.body, dict) else {}
+    detail = body.get("error", body) if isinstance(body, dict) else {}
+    return str(detail.get("type") or "") if isinstance(detail, dict) else ""
+
+
 def _error_code(exc: openai.APIStatusError) -> tuple[str, str]:
     body = exc.body if isinstance(exc.body, dict) else {}
     detail = body.get("error", body) if isinstance(body, dict) else {}
     if not isinstance(detail, dict):
         detail = {}
     return str(detail.get("code") or ""), str(detail.get("message") or "")
+
+
+def _server_words(exc: openai.APIStatusError) -> str:
+    """The server's own explanation, on one line and short: its error message, else its error type or code."""
+    body = exc.body if isinstance(exc.body, dict) else {}
+    detail = body.get("error", body) if isinstance(body, dict) else {}
+    if isinstance(detail, dict):
+        words = detail.get("message") or detail.get("type") or detail.get("code") or ""
+    else:
+        words = detail
+    return " ".join(str(words or "").split())[:300]
+
+
+def _error_param(exc: openai.APIStatusError) -> str:
+    body = exc.body if isinstance(exc.body, dict) else {}
+    detail = body.get("error", body) if isinstance(body, dict) else {}
+    param = detail.get("param") if isinstance(detail, dict) else None
+    return str(param) if param not in (None, "", "None") else ""
+
+
+# 400s that every call of a cell gets: OpenAI's (code, or in a gateway's wrapped message) and LiteLLM's own.
+_CELL_CODES = {"unsupported_parameter", "unsupported_value"}
+_CELL_WORDS = re.compile(
+    r"unsupported ?param|unsupported value|does not support param|doesn'?t support|"
+    r"not supported (?:with|by|for) this model|deprecated for this model|drop_params",
+    re.IGNORECASE,
+)
+_UNKNOWN_MODEL_WORDS = re.compile(r"invalid model name|unknown model|no such model|model \S+ does not exist", re.I)
+_NO_DB_WORDS = re.compile(r"no_db_connection|no connected db", re.IGNORECASE)
+_BODY_PARAMS = re.compile(r"'(\w+)'|\[\s*'(\w+)'")
+
+
+def _cell_advice(param: str, words: str) -> str:
+    """What to change so the cell's calls are accepted."""
+    named = param or next((a or b for a, b in _BODY_PARAMS.findall(words)), "")
+    if named == "temperature" or (not named and "temperature" in words.lower()):
+        return (
+            "this model takes no temperature here: sweep reasoning efforts instead of temperatures, or mark the "
+            "model `temperature: false` in a catalog file (WORKBENCH_CATALOG) so its cells are sent without one"
+        )
+    if named:
+        return f"remove {named!r} from the prompt's params (or choose another model), then run again"
+    return "change the prompt's params or the model, then run again"
 
 
 def classify(exc: Exception, model: str, base_url: str) -> ProviderError:
@@ -101,12 +151,22 @@ def classify(exc: Exception, model: str, base_url: str) -> ProviderError:
         status = exc.status_code
         code, message = _error_code(exc)
         headers = getattr(exc.response, "headers", None)
+        words = _server_words(exc)
+        said = f": {words}" if words else ""
         if status in (401, 403):
-            return AuthError(f"the server at {base_url} rejected the API key ({status}); check OPENAI_API_KEY")
-        if status == 404:
-            if code == "model_not_found" or "model" in message.lower():
+            return AuthError(f"the server at {base_url} rejected the API key ({status}{said}); check OPENAI_API_KEY")
+        if status == 400 and (
+            _NO_DB_WORDS.search(code) or _NO_DB_WORDS.search(words) or _error_type(exc) == "no_db_connection"
+        ):
+            return AuthError(
+                f"the server at {base_url} refused the API key (400 no_db_connection{said}): a LiteLLM gateway "
+                "without its database accepts only its master key; check OPENAI_API_KEY"
+            )
+        if status == 404 or (status == 400 and _UNKNOWN_MODEL_WORDS.search(words)):
+            if status == 400 or code == "model_not_found" or "model" in message.lower():
                 return ModelNotFoundError(
-                    f"model {model!r} is not available on {base_url} (retired, misspelt or no access)"
+                    f"model {model!r} is not available on {base_url} ({status}{said}); retired, misspelt or no "
+                    "access: check the name against the models the server offers"
                 )
             return ServerUnreachableError(
                 f"{base_url} answered 404 for /chat/completions; is OPENAI_BASE_URL right (it usually ends in /v1)?"
@@ -123,6 +183,11 @@ def classify(exc: Exception, model: str, base_url: str) -> ProviderError:
             return RequestError(f"{base_url} refused the request for {model!r} ({status}): {short}")
         if status in (408, 409) or status >= 500:
             return TransientError(f"{base_url} failed with {status}", retry_after(headers), kind="server")
+        if status in (400, 422) and (code in _CELL_CODES or _CELL_WORDS.search(words)):
+            return CellRequestError(
+                f"{base_url} refused the request for {model!r} ({status}{said}); every call of this cell would get "
+                f"the same answer, so the cell stopped after the first: {_cell_advice(_error_param(exc), words)}"
+            )
         short = message.split("\n")[0][:200] if message else f"HTTP {status}"
         return RequestError(f"{base_url} refused the request for {model!r} ({status}): {short}")
     if isinstance(exc, (json.JSONDecodeError, openai.APIResponseValidationError, ValueError, KeyError, TypeError)):

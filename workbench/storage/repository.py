@@ -278,6 +278,13 @@ def find_unfinished_run(engine: Engine, plan_hash: str) -> Run | None:
         return row[0]
 
 
+def run_request_keys(engine: Engine, run_id: int) -> set[str]:
+    """The request keys of every item of a run (what it was planned to call)."""
+    with Session(engine) as session:
+        rows = session.execute(select(RunItem.request_key).where(RunItem.run_id == run_id)).all()
+    return {r[0] for r in rows}
+
+
 def pending_items(engine: Engine, run_id: int) -> list[tuple[int, str]]:
     """(item id, request key) of items that have no response yet."""
     with Session(engine) as session:
