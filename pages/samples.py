@@ -9,6 +9,7 @@ import streamlit as st
 
 from workbench.datasets import file_columns, parse_samples
 from workbench.errors import InputError
+from workbench.label_check import label_warnings, looks_like_free_text
 from workbench.library import guess_label_column
 from workbench.storage import repository as repo
 from workbench.ui import chrome, figures
@@ -27,12 +28,15 @@ st.caption(
 
 
 def show_set(samples, key: str) -> None:
+    for warning in label_warnings(samples):
+        st.warning(plain(warning), icon=":material/warning:")
     left, right = st.columns([3, 2])
     with left:
         st.markdown(f"**Preview** · {len(samples):,} samples, label column {plain(samples.label_column)}")
         capped_table(samples.to_frame(), what="samples", cap=PREVIEW_ROWS)
     with right:
-        st.altair_chart(figures.label_distribution(samples.label_counts()), key=f"{key}_labels")
+        if looks_like_free_text(samples) is None:  # a chart of a hundred one-sample "labels" says nothing
+            st.altair_chart(figures.label_distribution(samples.label_counts()), key=f"{key}_labels")
 
 
 st.subheader("Upload")
@@ -69,10 +73,11 @@ with st.container():
             samples = parse_samples(data, upload.name, label_column)
             if name.strip():
                 samples = replace(samples, name=name.strip())
-            st.success(
+            counted = (
                 f"{len(samples):,} samples, {len(samples.label_counts())} labels; "
                 f"variables: {plain(', '.join(samples.variable_names) or 'none')}"
             )
+            (st.info if label_warnings(samples) else st.success)(counted)
             show_set(samples, "upload")
             if st.button("Store this sample set", type="primary", key="samples_store"):
                 before = set(repo.list_datasets(ctx.engine)["id"])

@@ -97,3 +97,30 @@ def test_nothing_imports_alembic() -> None:
     sources = [path.read_text("utf-8") for path in (ROOT / "workbench").rglob("*.py")]
     assert not any("import alembic" in s or "from alembic" in s for s in sources)
     assert "alembic" not in (ROOT / "requirements.txt").read_text("utf-8")
+
+
+def test_label_sanity_on_the_command_line(run_cli, prompt_file: Path, tmp_path: Path) -> None:
+    mixed = tmp_path / "mixed.csv"
+    mixed.write_text("text,label\na,Positive\nb,positive\nc,negative\nd,neutral\n", encoding="utf-8")
+    code, _out, err = run_cli(["estimate", "--prompt", str(prompt_file), "--dataset", str(mixed)])
+    assert code == 0, err
+    assert "warning: mixed.csv: 'Positive' (1 row) and 'positive' (1 row) are one label written 2 ways" in err
+    reviews = tmp_path / "reviews.csv"
+    rows = "".join(f'"s{i}","note {i}: a long opinion about the food, the staff and the view"\n' for i in range(12))
+    reviews.write_text("text,comment\n" + rows, encoding="utf-8")
+    code, _out, err = run_cli(
+        ["estimate", "--prompt", str(prompt_file), "--dataset", str(reviews), "--label-column", "comment"]
+    )
+    assert code == 2
+    assert "column 'comment' looks like free text, not labels: 12 distinct values in 12 samples" in err
+
+
+def test_a_sample_subset_is_named_by_the_file_not_its_path(run_cli, db_url: str, prompt_file: Path, samples_file: Path):
+    code, _out, err = run_cli(
+        ["sweep", "--prompt", str(prompt_file), "--dataset", str(samples_file.resolve()), "--models", "gpt-4.1-nano",
+         "--sample", "3", "--quiet"]
+    )  # fmt: skip
+    assert code == 0, err
+    with sqlite3.connect(db_url.removeprefix("sqlite:///")) as db:
+        names = [row[0] for row in db.execute("SELECT name FROM datasets")]
+    assert names == ["samples.csv (stratified 3, seed 0)"]

@@ -81,8 +81,16 @@ def test_wrong_field_count_names_the_row():
 
 
 def test_empty_label_names_the_row():
-    with pytest.raises(InputError, match=r"row 3: empty value in label column"):
+    with pytest.raises(InputError, match=r"empty value in label column 'label': row 3$"):
         parse_csv(b"text,label\nok,pos\nhmm,\n", "s.csv")
+
+
+def test_every_empty_label_is_counted_and_the_first_named():
+    rows = "".join(f"t{i},\n" for i in range(8))
+    with pytest.raises(
+        InputError, match=r"empty value in label column 'label': row 3, row 4, row 5, row 6, row 7 and 3 more$"
+    ):
+        parse_csv(f"text,label\nok,pos\n{rows}".encode(), "s.csv")
 
 
 def test_non_utf8_names_the_line():
@@ -128,7 +136,7 @@ def test_missing_cells_in_a_frame_are_empty_text_not_nan():
         {"text": "", "n": ""},
         {"text": "", "n": "3"},
     ]
-    with pytest.raises(InputError, match="row 1: empty value in label column"):
+    with pytest.raises(InputError, match="empty value in label column 'label': row 1"):
         from_frame(pd.DataFrame({"text": ["a"], "label": [float("nan")]}))
 
 

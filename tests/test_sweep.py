@@ -102,7 +102,9 @@ def test_the_gold_label_column_cannot_be_a_prompt_variable():
 
 def test_gold_label_not_in_the_prompt_is_refused_with_its_row():
     samples = parse_csv(b"text,label\na,positive\nb,Negative\nc,angry\n", "s.csv")
-    with pytest.raises(InputError, match=r"s\.csv: row 4: gold label 'angry' is not one of the prompt's labels"):
+    with pytest.raises(
+        InputError, match=r"s\.csv: 1 gold label\(s\) are not among the prompt's labels .*: row 4 'angry'$"
+    ):
         plan_for(samples=samples)
 
 

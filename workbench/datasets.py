@@ -97,6 +97,21 @@ class SampleSet:
         return self.subset(sorted(picked), name=f"{self.name} (stratified {n}, seed {seed})")
 
 
+ROW_CAP = 5  # places named in one message; the rest are counted
+
+
+def capped(places: Sequence[str], cap: int = ROW_CAP) -> str:
+    """``row 3, row 7 and 4 more``: every bad place is reported, the first ``cap`` by name."""
+    named = ", ".join(places[:cap])
+    rest = len(places) - cap
+    return f"{named} and {rest:,} more" if rest > 0 else named
+
+
+def where(sample: Sample) -> str:
+    """Where a sample came from, as messages name it."""
+    return f"row {sample.row}" if sample.row else f"sample {sample.index + 1}"
+
+
 def _text(value: Any) -> str:
     pandas = sys.modules.get("pandas")  # only a DataFrame's cells can be pd.NA, and then pandas is loaded
     if value is None or (pandas is not None and value is pandas.NA) or (isinstance(value, float) and value != value):
@@ -118,12 +133,16 @@ def _build(
             " choose one with --label-column"
         )
     samples: list[Sample] = []
+    empty: list[str] = []
     for number, row in rows:
         label = _text(row.get(label_column)).strip()
         if not label:
-            raise InputError(f"{name}: {unit} {number}: empty value in label column {label_column!r}")
+            empty.append(f"{unit} {number}")
+            continue
         variables = {c: _text(row.get(c)) for c in header if c != label_column}
         samples.append(Sample(len(samples), label, variables, number))
+    if empty:
+        raise InputError(f"{name}: empty value in label column {label_column!r}: {capped(empty)}")
     if not samples:
         raise InputError(f"{name}: no samples (the file has a header but no rows)")
     return SampleSet(name, label_column, tuple(header), tuple(samples))

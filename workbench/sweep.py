@@ -16,9 +16,9 @@ from typing import Any
 from workbench.chat import request_body, request_key
 from workbench.datasets import SampleSet
 from workbench.errors import InputError
+from workbench.label_check import looks_like_free_text, rows_text, unknown_labels
 from workbench.pricing import Catalog, cost, usd
 from workbench.promptfile import PromptFile
-from workbench.scoring import normalize
 from workbench.suggest import did_you_mean
 from workbench.tokens import count_chat_many, count_text
 
@@ -166,14 +166,15 @@ def check_compatible(prompt: PromptFile, samples: SampleSet) -> None:
             f"prompt {prompt.name!r} uses {{{{{missing[0]}}}}} but {samples.name} has no column {missing[0]!r}"
             f" (variables: {have})"
         )
-    forms = {normalize(label) for label in prompt.labels}
-    for sample in samples.samples:
-        if normalize(sample.label) not in forms:
-            where = f"row {sample.row}" if sample.row else f"sample {sample.index + 1}"
-            raise InputError(
-                f"{samples.name}: {where}: gold label {sample.label!r} is not one of the prompt's labels"
-                f" ({', '.join(prompt.labels)})"
-            )
+    unknown = unknown_labels(samples, prompt.labels)
+    if unknown:
+        free = looks_like_free_text(samples)
+        if free:
+            raise InputError(f"{samples.name}: {free}")
+        raise InputError(
+            f"{samples.name}: {len(unknown):,} gold label(s) are not among the prompt's labels"
+            f" ({', '.join(prompt.labels)}): {rows_text(unknown)}"
+        )
 
 
 def build_plan(

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from workbench import formatting as fmt
@@ -17,6 +19,7 @@ from workbench.cli.common import (
     run_id_arg,
 )
 from workbench.datasets import load_samples
+from workbench.label_check import spelling_variants
 from workbench.promptfile import load_prompt
 from workbench.sweep import parse_models, parse_temperatures
 
@@ -101,7 +104,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _prepare(args: argparse.Namespace, wb: Workbench, sweeping: bool) -> Prepared:
     prompts = [load_prompt(path) for path in args.prompt]
     temperatures = parse_temperatures(args.temperatures)
-    samples = load_samples(args.dataset, args.label_column)
+    # Named by the file's name, not the path typed (the path is kept as the set's source).
+    samples = replace(load_samples(args.dataset, args.label_column), name=Path(args.dataset).name)
+    for line in spelling_variants(samples):
+        say(f"warning: {samples.name}: {line}")
     if args.sample:
         samples = samples.stratified(args.sample, args.seed)
     if args.models:
