@@ -65,7 +65,7 @@ FLOORS: list[tuple[str, set[str]]] = [
         "foundations",
         {
             "errors", "config", "processes", "templating", "scoring", "stats", "tokens", "csvsafe", "data",
-            "formatting", "providers.base", "confidence", "calibration",
+            "formatting", "providers.base", "confidence", "calibration", "suggest",
         },
     ),
     (
@@ -73,10 +73,11 @@ FLOORS: list[tuple[str, set[str]]] = [
         {
             "promptfile", "datasets", "pricing", "chat", "sweep", "access", "limiter", "local", "providers", "metrics",
             "charts", "reporting", "export", "promptfoo", "prompts", "target", "cascade", "charts_cascade",
+            "label_check",
         },
     ),
     ("storage", {"storage"}),
-    ("engine", {"runner", "budgets", "usage"}),
+    ("engine", {"runner", "budgets", "usage", "planning_aids"}),
     ("use cases", {"service", "runs", "jobs", "worker", "library", "winner", "api", "__init__"}),
     ("adapters", {"cli", "__main__", "ui"}),
 ]  # fmt: skip
