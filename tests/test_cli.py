@@ -248,7 +248,7 @@ def in_process(monkeypatch, fake_server, db_url, capsys):
     ("dataset", "needle"),
     [
         ("text,label\n", "no samples"),
-        ("text,label\ns01 x,positive\ns02 y,angry\n", "row 3: gold label 'angry'"),
+        ("text,label\ns01 x,positive\ns02 y,angry\n", "row 3 'angry'"),
         ("text,label\ns01 x,positive\ns02 a,b,negative\n", "row 3: 3 fields"),
     ],
 )
