@@ -9,7 +9,7 @@ import streamlit as st
 
 from workbench import charts, metrics
 from workbench.storage import repository as repo
-from workbench.ui import cascade, chrome
+from workbench.ui import cascade, chrome, run_notes
 from workbench.ui import compare_view as view
 from workbench.ui.results import csv_bytes, draw, run_view
 from workbench.ui.widgets import capped_table, plain, run_picker, shown_errors
@@ -59,7 +59,7 @@ if results is None:
 frame, report = results.frame, results.report
 cells = report["cells"]
 if not any(c["n"] for c in cells):
-    st.info("This run has no answers yet. Follow its progress in the sidebar, or resume it on the Runs page.")
+    run_notes.no_answers(run)
     st.stop()
 
 several = len({c["prompt_version_id"] for c in cells}) > 1
@@ -68,8 +68,7 @@ rec = report["recommendation"]
 
 # --- recommendation and leaderboard ------------------------------------------------------------------
 view.recommendation(rec)
-if run.status != "completed":
-    st.warning(f"This run is {run.status}: figures cover the answers stored so far.")
+run_notes.partial(run)
 
 
 board = view.leaderboard(report, rec, several, run.repeats)

@@ -11,7 +11,7 @@ from workbench import export, formatting, metrics
 from workbench.errors import InputError
 from workbench.export.spec import header_lines
 from workbench.storage import repository as repo
-from workbench.ui import chrome, promptfoo_import
+from workbench.ui import chrome, promptfoo_import, run_notes
 from workbench.ui import export_view as view
 from workbench.ui.results import run_report
 from workbench.ui.widgets import plain, run_picker, shown_errors
@@ -60,7 +60,7 @@ cells: list[dict[str, Any]] = report["cells"] if report else []
 answered = [c for c in cells if c["accuracy"] is not None]
 if not answered:
     if report is not None:
-        st.info("This run has no answers to export yet: pick another run, or follow its progress in the sidebar.")
+        run_notes.no_answers(repo.get_run(ctx.engine, run_id), "to export")
     with st.expander("Import a promptfoo config", icon=":material/upload_file:"):
         promptfoo_import.importer(ctx)
     st.stop()

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-import contextlib
-
 import streamlit as st
 
-from workbench import formatting as fmt
 from workbench import runs
-from workbench.errors import InputError, WorkbenchError
+from workbench.errors import InputError
+from workbench.planning_aids import fitting_dataset
 from workbench.storage import repository as repo
 from workbench.sweep import parse_temperatures
-from workbench.ui import chrome, progress, services
+from workbench.ui import chrome, form_memory, services, sweep_run
 from workbench.ui import sweep_view as view
-from workbench.ui.widgets import dataset_for_prompt, dataset_options, plain, shown_errors, version_options
+from workbench.ui.form_memory import initial
+from workbench.ui.widgets import dataset_options, shown_errors, version_options
+
+KEPT = ("sweep_prompts", "sweep_dataset", "sweep_subset", "sweep_n", "sweep_seed", "sweep_models",
+        "sweep_temperatures", "sweep_repeats", "sweep_concurrency", "sweep_budget", "sweep_name")  # fmt: skip
 
 ctx = chrome.page()
 st.title("Sweep")
@@ -24,7 +26,10 @@ st.caption(
 )
 
 
-view.spend_panel(ctx)
+if sweep_run.session_run_active(ctx):
+    st.fragment(run_every=2)(view.spend_panel)(ctx)  # spend goes up as answers arrive
+else:
+    view.spend_panel(ctx)
 
 if not ctx.can("run"):
     chrome.read_only(ctx, "run sweeps")
@@ -38,62 +43,76 @@ if not versions or not datasets:
     )
     st.stop()
 
-# --- what to run -----------------------------------------------------------------------------
+# --- what to run (kept for the session: leaving the page forgets nothing) ------------------------
+form_memory.restore(KEPT)
+requested = [v for v in st.session_state.pop("sweep_prompt_ids", []) if v in versions]
+if requested:  # "Sweep this version" on the Prompts page
+    st.session_state["sweep_prompts"] = requested
+    form_memory.forget("sweep_dataset")
+
+
+def fitting(ids: list[int]) -> int | None:
+    """The newest sample set the first chosen prompt can run on."""
+    if not ids:
+        return None
+    return fitting_dataset(ctx.engine, repo.get_prompt_version(ctx.engine, ids[0])[1], datasets)
+
+
+def prompts_changed() -> None:
+    st.session_state["sweep_dataset"] = fitting(st.session_state["sweep_prompts"]) or next(iter(datasets))
+
+
 left, right = st.columns(2)
 with left:
-    preselected = [v for v in st.session_state.get("sweep_prompt_ids", []) if v in versions] or [next(iter(versions))]
     prompt_ids = st.multiselect(
         "Prompt versions",
         list(versions),
-        default=preselected,
         format_func=versions.get,
         key="sweep_prompts",
+        on_change=prompts_changed,
         help="Choose several versions to compare prompts in one run.",
+        **form_memory.initial("sweep_prompts", default=[next(iter(versions))]),
     )
-    first_name = versions[prompt_ids[0]].split(" v")[0] if prompt_ids else ""
-    suggested = dataset_for_prompt(datasets, first_name)
-    dataset_ids = list(datasets)
-    dataset_id = st.selectbox(
-        "Sample set",
-        dataset_ids,
-        index=dataset_ids.index(suggested) if suggested in dataset_ids else 0,
-        format_func=datasets.get,
-        key=f"sweep_dataset_{first_name}",
-    )
+    if st.session_state.get("sweep_dataset") not in datasets:
+        st.session_state["sweep_dataset"] = fitting(prompt_ids) or next(iter(datasets))
+    dataset_id = st.selectbox("Sample set", list(datasets), format_func=datasets.get, key="sweep_dataset")
     subset = st.radio("Samples", ["All", "Stratified subset"], horizontal=True, key="sweep_subset")
     n_samples, seed = None, 0
     if subset == "Stratified subset":
         a, b = st.columns(2)
-        n_samples = a.number_input("How many", min_value=1, value=20, step=10, key="sweep_n")
-        seed = b.number_input("Seed", min_value=0, value=0, step=1, key="sweep_seed")
+        n_samples = a.number_input("How many", min_value=1, step=10, key="sweep_n", **initial("sweep_n", value=20))
+        seed = b.number_input("Seed", min_value=0, step=1, key="sweep_seed", **initial("sweep_seed", value=0))
 with right:
     choices = services.model_choices(ctx)
     models = st.multiselect(
         "Models",
         choices,
-        default=[m for m in services.default_models(ctx) if m in choices],
         accept_new_options=True,
+        **initial("sweep_models", default=[m for m in services.default_models(ctx) if m in choices]),
         key="sweep_models",
         help="Models the server offers and models with a known price; type another id to add it.",
     )
     temperatures_text = st.text_input(
-        "Temperatures", value="0, 0.5, 1", key="sweep_temperatures", help="Comma-separated values in 0-2."
+        "Temperatures",
+        key="sweep_temperatures",
+        help="Comma-separated values in 0-2.",
+        **initial("sweep_temperatures", value="0, 0.5, 1"),
     )
     a, b = st.columns(2)
     repeats = a.number_input(
-        "Repeats", min_value=1, max_value=50, value=1, key="sweep_repeats", help="Calls per sample and cell"
+        "Repeats", 1, 50, key="sweep_repeats", help="Calls per sample and cell", **initial("sweep_repeats", value=1)
     )
     concurrency = b.number_input(
-        "Concurrency", min_value=1, max_value=64, value=8, key="sweep_concurrency", help="Parallel calls"
+        "Concurrency", 1, 64, key="sweep_concurrency", help="Parallel calls", **initial("sweep_concurrency", value=8)
     )
     budget = st.number_input(
         "Budget (USD)",
         min_value=0.0,
-        value=1.0,
         step=0.5,
         format="%.6g",
         key="sweep_budget",
         help="0: no cap. A sweep estimated over it is refused before any call; a sweep that reaches it stops.",
+        **initial("sweep_budget", value=1.0),
     )
     run_name = st.text_input(
         "Run name (optional)", placeholder="e.g. nano vs mini, new system prompt", key="sweep_name"
@@ -103,6 +122,8 @@ with right:
         key="sweep_logprobs",
         help="Ask models that return them (per the catalog) for logprobs: the confidence Compare's cascade uses.",
     )
+
+form_memory.keep(KEPT)
 
 # --- plan and estimate -------------------------------------------------------------------------
 max_cost = float(budget) if budget else None
@@ -129,12 +150,18 @@ with shown_errors():
         concurrency=int(concurrency),
         logprobs=logprobs,
     )
+running = None
 if prepared is not None:
     view.estimate_panel(prepared.estimate)
+    st.caption(f"Duration: {sweep_run.duration_text(ctx, prepared.plan, prepared.estimate, int(concurrency))}.")
     if prepared.refusal is not None:
         view.refusal(prepared.refusal, prepared.estimate)
+    running = sweep_run.running_now(ctx, prepared.plan)
+    if running is not None:
+        st.info(f"Run #{running.id} of this very sweep is running: follow it below (a second one would pay twice).")
+        st.session_state.setdefault("sweep_run_id", running.id)
 
-runnable = prepared is not None and prepared.ok
+runnable = prepared is not None and prepared.ok and running is None
 if st.button("Run sweep", type="primary", disabled=not runnable, key="sweep_run") and runnable:
     with shown_errors():
         launched = runs.launch(ctx.session_wb, prepared, ctx.jobs.background)
@@ -146,43 +173,8 @@ if st.button("Run sweep", type="primary", disabled=not runnable, key="sweep_run"
         st.session_state["sweep_run_id"] = launched.run.id
 
 
-# --- the run started from this session ------------------------------------------------------------
-def watch(run_id: int) -> None:
-    try:
-        run = repo.get_run(ctx.engine, run_id)
-    except WorkbenchError:
-        st.caption(f"Run #{run_id} was deleted.")
-        return
-    st.subheader(f"Run #{run.id}: {plain(run.name)}")
-    if run.status in progress.ACTIVE:
-        progress.show(ctx, run, key="sweep")
-        return
-    refreshed = f"sweep_refreshed_{run.id}"
-    if not st.session_state.get(refreshed):
-        # The run just ended: redraw the whole page once so the estimate above counts its answers as stored.
-        st.session_state[refreshed] = True
-        st.rerun(scope="app")
-    snap = progress.snapshot(ctx, run.id)
-    st.progress(snap.fraction, text=f"{snap.done:,} of {snap.total:,}")
-    summary = plain(f"spent {fmt.money(snap.spent_usd)} · {snap.errors:,} errors")
-    if run.status == "completed":
-        st.success(f"Completed: {summary}.")
-    else:
-        st.warning(
-            f"{run.status.capitalize()}: {plain(run.error or 'not finished')} ({summary}). Resume it on the Runs page."
-        )
-    st.session_state["compare_run_id"] = run.id
-    st.page_link(
-        "pages/compare.py",
-        label=f"Open run #{run.id} in Compare",
-        icon=":material/leaderboard:",
-        query_params={"run": str(run.id)},
-    )
-
-
+# --- the run started from this session: progress here, Resume right after a Cancel ----------------------
 if "sweep_run_id" in st.session_state:
-    watched, active = st.session_state["sweep_run_id"], False
-    with contextlib.suppress(WorkbenchError):  # a deleted run: watch() says so
-        active = repo.get_run(ctx.engine, watched).status in progress.ACTIVE
-    # Follow the run every second while it runs; once it has ended, the page stops polling.
-    st.fragment(watch, run_every=1 if active else None)(watched)
+    watched = st.session_state["sweep_run_id"]
+    # Follow the run every second while it runs (or its job winds down); once it has ended, stop polling.
+    st.fragment(sweep_run.watch, run_every=1 if sweep_run.needs_polling(ctx, watched) else None)(ctx, watched)

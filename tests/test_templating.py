@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 
 from workbench.errors import InputError
-from workbench.templating import message_variables, missing_variables, render, render_messages, variables
+from workbench.templating import (
+    check_values,
+    message_variables,
+    missing_variables,
+    render,
+    render_messages,
+    variables,
+)
 
 TRICKY = ["{{label}}", "{0.__class__}", "%s", "{% raw %}", "{{ text }}", "\\1", "\\g<0>", "${HOME}", "{}"]
 
@@ -53,3 +60,12 @@ def test_message_helpers():
         {"role": "user", "name": "u1", "content": "t {{text}}"},
     ]
     assert messages[0]["content"] == "Labels for {{domain}}"  # input not modified
+
+
+def test_try_it_values_that_leave_a_variable_empty_are_refused() -> None:
+    messages = [{"role": "system", "content": "Classify."}, {"role": "user", "content": "{{title}}: {{text}}"}]
+    check_values(messages, {"title": "A", "text": "B"})
+    with pytest.raises(InputError, match=r"give a value for \{\{text\}\} before sending"):
+        check_values(messages, {"title": "A", "text": "   "})
+    with pytest.raises(InputError, match=r"\{\{title\}\}, \{\{text\}\}"):
+        check_values(messages, {})

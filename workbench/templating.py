@@ -36,6 +36,15 @@ def missing_variables(messages: Iterable[Mapping[str, str]], available: Iterable
     return [name for name in message_variables(messages) if name not in have]
 
 
+def check_values(messages: Iterable[Mapping[str, str]], values: Mapping[str, object]) -> None:
+    """Refuse, before a paid call, values that leave a ``{{variable}}`` missing or empty (as a sweep refuses
+    a sample set without that column): the model would be asked about nothing."""
+    unfilled = [name for name in message_variables(messages) if not str(values.get(name) or "").strip()]
+    if unfilled:
+        listed = ", ".join(f"{{{{{name}}}}}" for name in unfilled)
+        raise InputError(f"give a value for {listed} before sending: the prompt uses it and it is empty")
+
+
 def render(text: str, values: Mapping[str, object]) -> str:
     """Replace every ``{{name}}`` with ``str(values[name])`` in one pass."""
 

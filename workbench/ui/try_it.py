@@ -12,7 +12,7 @@ from workbench.errors import BudgetError
 from workbench.pricing import cost
 from workbench.promptfile import PromptFile
 from workbench.scoring import parse_label
-from workbench.templating import missing_variables
+from workbench.templating import check_values, missing_variables
 from workbench.tokens import count_chat
 from workbench.ui import chrome, services
 from workbench.ui.services import Context
@@ -65,6 +65,7 @@ def try_it(ctx: Context, prompt: PromptFile, messages: list[dict[str, str]], sam
                 for field, what in spent:
                     if left[field] is not None and left[field] <= 0:
                         raise BudgetError(f"{what} is spent; nothing was called (use your own key, or ask an admin)")
+            check_values(prompt.messages, values or {})  # refused like a sweep: no paid call about nothing
             body = request_body(prompt, model, temperature if takes_temperature else None, values)
             pieces: list[str] = []
 

@@ -129,7 +129,9 @@ def mine_only(signed_in: bool, key: str, what: str = "things") -> bool:
 def run_picker(runs: pd.DataFrame, key: str, recent: int | None = None, where=st) -> int:
     """A run selectbox that follows ``?run=ID`` (a shared link), else ``recent``, else the newest run.
 
-    The choice is written back to the URL, so the page's address names the run it shows.
+    A run the person picks is written to the URL (a link to share, and Back returns to the run before).
+    Only then: writing it on arrival too would add a second history entry (``/compare``, then
+    ``/compare?run=N``), so Back would need two presses to leave the page.
     """
     options = {int(r.id): f"#{r.id} · {r.name} · {r.status} · {r.calls:,} calls" for r in runs.itertuples()}
     param, seen = st.query_params.get("run"), f"_{key}_param"
@@ -139,7 +141,9 @@ def run_picker(runs: pd.DataFrame, key: str, recent: int | None = None, where=st
             st.session_state[key] = int(param)
     if st.session_state.get(key) not in options:
         st.session_state[key] = recent if recent in options else next(iter(options))
-    run_id = where.selectbox("Run", list(options), format_func=options.get, key=key)
-    st.session_state[seen] = str(run_id)
-    st.query_params["run"] = str(run_id)
-    return run_id
+
+    def picked() -> None:
+        st.session_state[seen] = str(st.session_state[key])
+        st.query_params["run"] = str(st.session_state[key])
+
+    return where.selectbox("Run", list(options), format_func=options.get, key=key, on_change=picked)
