@@ -64,16 +64,20 @@ st.caption(f"{len(shown):,} of {len(all_runs):,} runs")
 capped_table(
     table,
     what="runs",
-    column_config={
-        "created_at": st.column_config.DatetimeColumn("created (UTC)", format="YYYY-MM-DD HH:mm"),
-        "id": st.column_config.NumberColumn("run", width="small"),
+    column_config={  # narrow numbers and status, so cost and "paid with" stay in view at 1,400 px
+        "created_at": st.column_config.DatetimeColumn("created (UTC)", format="YYYY-MM-DD HH:mm", width=125),
+        "id": st.column_config.NumberColumn("run", width=45),
+        "status": st.column_config.TextColumn(width=85),
         "dataset": st.column_config.TextColumn("sample set"),
-        "paid": st.column_config.TextColumn("paid", help="New calls this run made and paid for"),
+        **{n: st.column_config.NumberColumn(width=60) for n in ("calls", "answered", "errors")},
+        "paid": st.column_config.TextColumn("paid", width=85, help="New calls this run made and paid for"),
         "reused": st.column_config.TextColumn(
-            "reused", help="What the answers this run reused (earlier runs, Try it) cost when they were paid"
+            "reused", width=85, help="What the answers this run reused (earlier runs, Try it) cost when they were paid"
         ),
-        "error": st.column_config.TextColumn("problem"),
-        "key_kind": st.column_config.TextColumn("paid with", help="server: the server's key; user: the maker's own"),
+        "error": st.column_config.TextColumn("problem", width="large"),
+        "key_kind": st.column_config.TextColumn(
+            "paid with", width=70, help="server: the server's key; user: the maker's own"
+        ),
         "created_by": st.column_config.TextColumn("by"),
     },
 )

@@ -5,12 +5,15 @@ from __future__ import annotations
 import pytest
 
 from tests import test_ui_apptest as base
+from tests.conftest import PROMPT_YAML, SAMPLES_CSV
 from tests.support.fake_openai import FakeOpenAI
 from tests.test_ui_apptest import _choose_seeded_sweep, _ids, charts, says, start, visit, wait_for
+from workbench.config import Settings
 from workbench.datasets import parse_samples
+from workbench.promptfile import parse_prompt
+from workbench.service import Workbench
 from workbench.storage import make_engine
 from workbench.storage import repository as repo
-from workbench.storage.models import Run
 
 # The seeded app's fixtures (a loopback server, a database with one finished sweep, the environment).
 server, seeded, env = base.server, base.seeded, base.env
@@ -91,12 +94,11 @@ def test_a_running_plan_cannot_be_run_twice_and_a_cancelled_run_offers_resume(
 
 def test_a_failed_run_says_why_on_compare_and_export(env: dict[str, object]) -> None:
     engine = make_engine(str(env["db_url"]))
-    made = repo.get_run(engine, int(env["run_id"]))
-    failed = repo.create_run(
-        engine, Run(name="refused", status="pending", plan_hash="x", plan_json=made.plan_json,
-                    dataset_id=made.dataset_id, base_url=made.base_url, models_json=made.models_json,
-                    temperatures_json=made.temperatures_json, repeats=1), [],
-    )  # fmt: skip
+    wb = Workbench.open(Settings(database_url=str(env["db_url"])))
+    plan = wb.plan(
+        [parse_prompt(PROMPT_YAML)], parse_samples(SAMPLES_CSV.encode(), "reviews.csv"), ["gpt-4.1-nano"], [0.3]
+    )
+    failed = wb.start(plan, name="refused")  # never executed: a refused key stopped it before any answer
     reason = "the server at http://gateway/v1 rejected the API key (401: Invalid proxy server token passed)"
     repo.update_run(engine, failed.id, status="failed", error=reason)
     for page, key in (("compare", "compare_run"), ("export", "export_run")):
@@ -115,7 +117,6 @@ def test_a_failed_run_says_why_on_compare_and_export(env: dict[str, object]) -> 
 
 def test_try_it_with_an_empty_variable_is_refused_before_any_call(env: dict[str, object], server: FakeOpenAI) -> None:
     at = visit(start(), "prompts")
-    at.text_input(key="pe_name").input("blank-try").run() if at.text_input else None
     modes = [r for r in at.radio if r.key == "pe_try_mode"]
     if modes:
         modes[0].set_value("Type values").run()

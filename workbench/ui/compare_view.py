@@ -75,10 +75,17 @@ def leaderboard(report: dict[str, Any], rec: dict[str, Any] | None, several: boo
                 "cost per 1k": fmt.money(c["cost_per_1k_usd"]),
                 **({"cost a month": fmt.money(c["cost_per_month_usd"])} if report["volume_per_month"] else {}),
                 "p50 latency ms": c["latency_p50_ms"],
+                "tokens / answer": _tokens_per_answer(c),
             }
             for c in cells
         ]
     )
+
+
+def _tokens_per_answer(cell: Cell) -> float | None:
+    if not cell["n"] or cell.get("prompt_tokens") is None or cell.get("completion_tokens") is None:
+        return None
+    return (cell["prompt_tokens"] + cell["completion_tokens"]) / cell["n"]
 
 
 def per_class(cell: Cell) -> pd.DataFrame:
@@ -131,12 +138,21 @@ CHART_HEIGHT = 420  # the whole chart, title and axes included: tall enough for 
 
 
 def leaderboard_columns() -> dict[str, Any]:
+    """Short labels and narrow numbers, so latency and tokens stay in view at 1,400 px (full names on hover)."""
+    number = st.column_config.NumberColumn
     return {
-        "accuracy %": st.column_config.NumberColumn(format="%.1f"),
-        "consistency %": st.column_config.NumberColumn(format="%.1f"),
-        "macro-F1": st.column_config.NumberColumn(format="%.3f"),
-        "temperature": st.column_config.NumberColumn(format="%g"),
-        "p50 latency ms": st.column_config.NumberColumn(format="%.0f"),
+        "model": st.column_config.TextColumn(width="medium"),
+        "temperature": number("T", format="%g", width=40, help="temperature"),
+        "answers": number("n", width=45, help="answers (samples × repeats)"),
+        "accuracy %": number("acc. %", format="%.1f", width=60, help="accuracy %"),
+        "95% interval": st.column_config.TextColumn("95% CI", width=85, help="95% Wilson interval of accuracy"),
+        "macro-F1": number("F1", format="%.3f", width=50, help="macro-F1"),
+        "consistency %": number("same %", format="%.1f", width=60, help="consistency % across repeats"),
+        "unparsed": number("unparsed", width=65),
+        "errors": number("errors", width=50),
+        "cost per 1k": st.column_config.TextColumn("$ per 1k", width=75, help="cost per 1,000 items"),
+        "p50 latency ms": number("p50 ms", format="%.0f", width=60, help="median latency, ms"),
+        "tokens / answer": number("tokens", format="%.0f", width=60, help="prompt + completion tokens per answer"),
     }
 
 
