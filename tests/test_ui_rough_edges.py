@@ -124,3 +124,15 @@ def test_try_it_with_an_empty_variable_is_refused_before_any_call(env: dict[str,
     at.button(key="pe_send").click().run()
     assert says(at.error, "before sending"), [e.value for e in at.error]
     assert server.calls == before
+
+
+def test_the_prompts_check_defaults_to_a_sample_set_that_fits(env: dict[str, object]) -> None:
+    engine = make_engine(str(env["db_url"]))
+    newest = repo.save_dataset(engine, parse_samples(b"body,label\nMy card,billing\n", "unfit.csv")).id
+    version_id, _ = _ids(str(env["db_url"]))
+    at = visit(start(), "prompts")
+    at.radio(key="pe_origin").set_value("Saved version").run()
+    at.selectbox(key="pe_pick_version").set_value(version_id).run()
+    chosen = next(s for s in at.selectbox if s.label == "Sample set").value
+    assert chosen != newest  # the newest set lacks {{text}}: not the default
+    assert not says(at.error, "is not a column of"), [e.value for e in at.error]

@@ -8,6 +8,7 @@ import yaml
 from workbench import prompts as library
 from workbench.datasets import SampleSet
 from workbench.errors import InputError, WorkbenchError
+from workbench.planning_aids import fitting_dataset
 from workbench.promptfile import ROLES, PromptFile, prompt_from_dict
 from workbench.storage import repository as repo
 from workbench.sweep import check_compatible
@@ -161,7 +162,9 @@ def checks(ctx: Context, messages: list[dict[str, str]], prompt: PromptFile | No
         if not datasets:
             st.info("Upload a sample set on the Samples page to check variables and estimate costs.")
         else:
-            suggested = dataset_for_prompt(datasets, st.session_state["pe_name"].strip())
+            # The newest set this draft can run on (its variables, its labels), else one named like it.
+            suggested = fitting_dataset(ctx.engine, prompt, datasets) if prompt is not None else None
+            suggested = suggested or dataset_for_prompt(datasets, st.session_state["pe_name"].strip())
             ids = list(datasets)
             dataset_id = st.selectbox(
                 "Sample set",
