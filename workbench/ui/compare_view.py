@@ -143,7 +143,7 @@ def leaderboard_columns() -> dict[str, Any]:
     return {
         "model": st.column_config.TextColumn(width="medium"),
         "temperature": number("T", format="%g", width=40, help="temperature"),
-        "answers": number("n", width=45, help="answers (samples × repeats)"),
+        "samples × repeats": st.column_config.TextColumn("n", width=70, help="samples × repeats"),
         "accuracy %": number("acc. %", format="%.1f", width=60, help="accuracy %"),
         "95% interval": st.column_config.TextColumn("95% CI", width=85, help="95% Wilson interval of accuracy"),
         "macro-F1": number("F1", format="%.3f", width=50, help="macro-F1"),
@@ -151,6 +151,7 @@ def leaderboard_columns() -> dict[str, Any]:
         "unparsed": number("unparsed", width=65),
         "errors": number("errors", width=50),
         "cost per 1k": st.column_config.TextColumn("$ per 1k", width=75, help="cost per 1,000 items"),
+        "cost a month": st.column_config.TextColumn("$ a month", width=80, help="cost at the monthly volume"),
         "p50 latency ms": number("p50 ms", format="%.0f", width=60, help="median latency, ms"),
         "tokens / answer": number("tokens", format="%.0f", width=60, help="prompt + completion tokens per answer"),
     }
