@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from workbench.errors import InputError
+from workbench.redaction import register
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 DEFAULT_DATABASE_URL = "sqlite:///workbench.db"
@@ -24,6 +25,7 @@ class Secret:
 
     def __init__(self, value: str | None):
         self._value = value or None
+        register(self._value)  # redact() takes it out of every message, whatever its shape
 
     def get(self) -> str | None:
         return self._value

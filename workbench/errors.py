@@ -7,12 +7,14 @@ prints it and exits non-zero; the UI shows it with ``st.error``. Anything else i
 
 from __future__ import annotations
 
+from workbench.redaction import redact
+
 
 class WorkbenchError(Exception):
-    """A problem the user can fix; the message is one line."""
+    """A problem the user can fix; the message is one line, without keys or URL credentials."""
 
     def __str__(self) -> str:
-        return " ".join(super().__str__().split())
+        return redact(" ".join(super().__str__().split()))
 
 
 class InputError(WorkbenchError):

@@ -41,6 +41,7 @@ from workbench.limiter import AdaptiveLimiter
 from workbench.pricing import Catalog, cost
 from workbench.processes import new_owner, worker_id
 from workbench.providers.base import CallCancelled, Completion, Provider
+from workbench.redaction import redact
 from workbench.storage import answers, claims
 from workbench.storage import repository as repo
 from workbench.storage.answers import Answer, Failure
@@ -460,6 +461,7 @@ class Runner:
             status, error = "stopped", "some items have no answer yet"
             if self._first_error:
                 error = f"{self._errors} call(s) failed ({self._first_error}); run the same command again to retry them"
+        error = redact(error) if error else error  # a server may echo the request's Authorization header
         repo.update_run(self.engine, run.id, status=status, error=error, finished_at=utcnow(), heartbeat_at=utcnow())
         return Outcome(
             run_id=run.id,

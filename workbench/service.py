@@ -25,6 +25,7 @@ from workbench.local.server import SERVERS, LocalServers
 from workbench.pricing import Catalog, usd
 from workbench.promptfile import PromptFile
 from workbench.providers.base import Provider
+from workbench.redaction import redact_url
 from workbench.runner import Outcome, Progress, Runner
 from workbench.storage import make_engine
 from workbench.storage import repository as repo
@@ -257,7 +258,8 @@ class Workbench:
         prompts = [(p["id"], repo.get_prompt_version(self.engine, p["id"])[1]) for p in plan["prompts"]]
         samples = repo.load_dataset(self.engine, run.dataset_id)
         remote = [model for model in plan["models"] if model not in plan.get("endpoints", {})]
-        if remote and plan.get("base_url") and plan["base_url"].rstrip("/") != self.settings.base_url.rstrip("/"):
+        here = redact_url(self.settings.base_url.rstrip("/"))
+        if remote and plan.get("base_url") and redact_url(plan["base_url"].rstrip("/")) != here:
             raise InputError(
                 f"run {run.id} was made against {plan['base_url']}; set OPENAI_BASE_URL to that to resume it"
             )

@@ -19,6 +19,7 @@ from workbench.errors import InputError
 from workbench.label_check import looks_like_free_text, rows_text, unknown_labels
 from workbench.pricing import Catalog, cost, usd
 from workbench.promptfile import PromptFile
+from workbench.redaction import redact_url
 from workbench.suggest import did_you_mean
 from workbench.tokens import count_chat_many, count_text
 
@@ -204,9 +205,9 @@ def build_plan(
         parse_models(",".join(models)),
         check_temperatures(temperatures),
         repeats,
-        base_url.rstrip("/"),
+        redact_url(base_url.rstrip("/")),  # stored in every response and run: never with credentials
         catalog,
-        dict(endpoints or {}),
+        {model: redact_url(endpoint) for model, endpoint in (endpoints or {}).items()},
         bool(logprobs),
     )
     for model in plan.models:

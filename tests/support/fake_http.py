@@ -16,6 +16,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from tests.support.fake_hostile import HOSTILE_FAULTS, echo_auth_error, spoil
 from tests.support.fake_replies import (
     _UNSET,
     Body,
@@ -382,6 +383,14 @@ class _Handler(BaseHTTPRequestHandler):
                 self._start(200, "application/json", None, 512)
                 self.wfile.write(b'{"id": "chatcmpl-stalled", ')
             fake._stop.wait(float(fake.stall_seconds))
+        elif fault == "echo_auth":
+            self._send(400, echo_auth_error(self.headers.get("Authorization", "")))
+        elif fault in HOSTILE_FAULTS:
+            answer, usage, finish, tokens = fake._answer(body)
+            payload = fake._completion(body, answer, usage, finish, tokens, self._request_id)
+            self._record["answer"], self._record["usage"] = answer, usage
+            self._send(200, spoil(fault, payload))
+            self._record["usage"] = payload.get("usage")
         elif fault == "drop":
             self._record["status"] = 0
             self.close_connection = True

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from tests.support.fake_hostile import HOSTILE_FAULTS
 from workbench.tokens import encoding
 
 Body = dict[str, Any]
@@ -28,7 +29,7 @@ DEFAULT_MODELS = (
     "gpt-5-mini",
     "gpt-5-nano",
 )
-FAULTS = frozenset({"429", "500", "503", "malformed", "truncated", "cut", "stall", "drop", "401", "404"})
+FAULTS = HOSTILE_FAULTS | {"429", "500", "503", "malformed", "truncated", "cut", "stall", "drop", "401", "404"}
 _ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
 _WORDS = (
     "amber", "brisk", "cedar", "delta", "ember", "fable", "gleam", "harbor",

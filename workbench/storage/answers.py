@@ -16,6 +16,7 @@ from sqlalchemy import Connection, bindparam, select, update
 from sqlalchemy.engine import Engine
 
 from workbench.providers.base import Completion
+from workbench.redaction import redact
 from workbench.storage import claims
 from workbench.storage.models import Response, Run, RunItem, utcnow
 from workbench.sweep import PlannedCall
@@ -63,7 +64,7 @@ def commit(
         if failures:
             conn.execute(
                 _ITEM_ERROR,
-                [{"b_id": f.item_id, "error": f.message[:1000], "attempts": f.attempts} for f in failures],
+                [{"b_id": f.item_id, "error": redact(f.message)[:1000], "attempts": f.attempts} for f in failures],
             )
             claims.release(conn, (f.key for f in failures), owner)
         if beat:

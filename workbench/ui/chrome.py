@@ -27,6 +27,7 @@ from pathlib import Path
 import streamlit as st
 from sqlalchemy.engine import make_url
 
+from workbench import redaction
 from workbench.access import AccessPolicy, User
 from workbench.errors import WorkbenchError
 from workbench.local import INSTALL_COMMAND, INSTALL_TIME, runnable
@@ -213,7 +214,7 @@ def connection(ctx: Context) -> None:
     settings = ctx.settings
     st.markdown("**Connection**")
     st.caption("Model server")
-    st.text(settings.base_url)
+    st.text(redaction.redact_url(settings.base_url))
     if ctx.key_kind == "user":
         st.caption("API key: your own, set for this browser session only (not stored)")
         if st.button("Forget my key", key="_forget_key"):
