@@ -27,6 +27,7 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from workbench import formatting as fmt
 from workbench.errors import (
@@ -132,6 +133,8 @@ class Runner:
         self._new_calls = 0
         self._errors = 0
         self._first_error: str | None = None
+        self._store_error: str | None = None  # why answers could not be committed: stops the paying
+        self._unstored: list[Answer | Failure] = []  # paid answers (and failures) not yet committed
         self._done = 0
         self._reused = 0
         self._total = 0
@@ -249,6 +252,16 @@ class Runner:
     def _work_loop(self, work: _Work, run_id: int, finished: threading.Event) -> None:
         try:
             self._work(work, run_id)
+        except (SQLAlchemyError, OSError) as exc:  # claiming calls needs the database too: stop paying
+            with self._lock:
+                self._store_error = self._store_error or _one_line(exc)
+            self._stop.set()
+        except Exception as exc:  # a bug must stop the run, not leave a worker dead and the rest paying
+            log.exception("a sweep worker failed")
+            with self._lock:
+                if self._fatal is None:
+                    self._fatal = ProviderError(f"a sweep worker failed ({type(exc).__name__}: {exc})")
+            self._stop.set()
         finally:
             finished.set()
 
@@ -287,17 +300,22 @@ class Runner:
             with self._lock:
                 self._stored[item_id] = stored
             self._queue.put(Answer(item_id, call, completion, price, attempts))
-            self._wait_stored(stored)
+            if not self._wait_stored(stored):
+                return
 
-    def _wait_stored(self, stored: threading.Event) -> None:
+    def _wait_stored(self, stored: threading.Event) -> bool:
         """Wait until the writer has committed this answer before paying for another call.
 
         So each worker holds at most one paid answer that is not yet in the database, and a crash at
         any instant makes a resume pay twice for at most ``concurrency`` calls (those in flight).
+        False when answers cannot be stored (the database refused them, or the writer is gone): the
+        run stops paying at once, since every further answer would be paid for and lost.
         """
         while not stored.wait(0.5):
-            if self._writer_done is None or self._writer_done.is_set():
-                return  # the writer gave up (the database is gone): nothing to wait for
+            if self._store_error is not None or self._writer_done is None or self._writer_done.is_set():
+                self._stop.set()
+                return False  # the database refused answers, or the writer stopped: stop paying
+        return True
 
     def _call_with_retries(self, call: PlannedCall) -> tuple[Completion | None, int]:
         attempt = 0
@@ -379,10 +397,19 @@ class Runner:
                 except queue.Empty:
                     break
             ending = any(record is None for record in batch)
-            records = [record for record in batch if record is not None]
+            records = self._unstored + [record for record in batch if record is not None]
+            self._unstored = []
             beat = time.monotonic() - last_beat >= HEARTBEAT_S
             if records or beat:
-                self._commit(run_id, records, beat)
+                try:
+                    self._commit(run_id, records, beat)
+                except Exception as exc:  # full disk, read-only or vanished database: stop paying, keep them
+                    self._unstored = records
+                    with self._lock:
+                        self._store_error = self._store_error or _one_line(exc)
+                    self._stop.set()
+                    if not ending:
+                        time.sleep(1.0)  # retry what is held (space may come back) until the workers end
                 if beat:
                     last_beat = time.monotonic()
             self._report(force=ending)
@@ -399,9 +426,9 @@ class Runner:
                     self.cancel.set()
                     self._stop.set()
                 break
-            except Exception:
-                if attempt == 4:
-                    log.exception("could not store %d answers", len(records))
+            except Exception as exc:
+                if attempt == 4 or _permanent(exc):
+                    log.warning("could not store %d answers: %s", len(records), _one_line(exc))
                     raise
                 time.sleep(0.2 * (attempt + 1))
         with self._lock:
@@ -443,6 +470,8 @@ class Runner:
             log.exception("progress callback failed")
 
     def _finish(self, run: Run) -> Outcome:
+        if self._store_error is not None:
+            return self._finish_unstored(run)
         claims.release_all(self.engine, self.owner)
         if self._fatal is not None:
             status, error = "failed", str(self._fatal)
@@ -472,6 +501,44 @@ class Runner:
             reused=self._reused,
             errors=self._errors,
         )
+
+    def _finish_unstored(self, run: Run) -> Outcome:
+        """The database refused answers: say so in one line, and record it when the database still lets us."""
+        lost = sum(1 for record in self._unstored if isinstance(record, Answer))
+        error = (
+            f"could not store answers in the database ({self._store_error}); stopped paying"
+            + (f": {lost} paid answer(s) could not be stored" if lost else "")
+            + "; free space (or make the database writable) and run the same command again"
+        )
+        try:
+            claims.release_all(self.engine, self.owner)
+            repo.update_run(
+                self.engine, run.id, status="failed", error=error, finished_at=utcnow(), heartbeat_at=utcnow()
+            )
+        except Exception:
+            log.warning("could not record the failure of run %s either", run.id)
+        return Outcome(
+            run_id=run.id,
+            status="failed",
+            error=error,
+            new_calls=self._new_calls,
+            spent_usd=self._spent if self._spent_known else None,
+            reused=self._reused,
+            errors=self._errors,
+        )
+
+
+def _one_line(exc: BaseException) -> str:
+    """A database error as one short line (the driver's message, without the SQL and parameters)."""
+    inner = getattr(exc, "orig", None) or exc
+    text = " ".join(str(inner).split("\n")[0].split())
+    return redact(text[:200] or type(inner).__name__)
+
+
+def _permanent(exc: BaseException) -> bool:
+    """Errors that retrying within a second cannot fix (full disk, read-only file, bad data)."""
+    text = str(getattr(exc, "orig", None) or exc).lower()
+    return any(word in text for word in ("full", "readonly", "read-only", "read only", "nul", "0x00", "encode"))
 
 
 def _cell(call: PlannedCall) -> tuple[Any, ...]:

@@ -74,8 +74,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return EXIT_BROKEN_PIPE
+    except Exception as exc:
+        reason = database_error(exc)
+        if reason is None:
+            raise
+        say(f"error: the database refused: {reason}")
+        return EXIT_FAILED
     finally:
         _stop_local_servers()
+
+
+def database_error(exc: BaseException) -> str | None:
+    """One line for a database failure (full disk, read-only file, lost connection), else None."""
+    sa_exc = sys.modules.get("sqlalchemy.exc")
+    if sa_exc is None or not isinstance(exc, sa_exc.SQLAlchemyError):
+        return None
+    from workbench.redaction import redact
+
+    inner = getattr(exc, "orig", None) or exc
+    return redact(" ".join(str(inner).split("\n")[0].split())[:200] or type(inner).__name__)
 
 
 def _stop_local_servers() -> None:

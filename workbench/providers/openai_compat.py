@@ -303,8 +303,10 @@ class OpenAIProvider:
         usage = data.get("usage") if isinstance(data.get("usage"), dict) else None
         cached, reasoning, written = usage_details(usage)
         logprobs = choice.get("logprobs")
+
+        # Raw values: the Completion checks each one (a hostile server may send NaN, 10^30, objects).
         return Completion(
-            text=text if isinstance(text, str) else "",
+            text="" if text is None else text,
             finish_reason=choice.get("finish_reason"),
             prompt_tokens=_count(usage.get("prompt_tokens")) if usage else None,
             cached_tokens=cached,
@@ -319,8 +321,9 @@ class OpenAIProvider:
         )
 
 
-def _count(value: Any) -> int | None:
-    return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+def _count(value: Any) -> Any:
+    """A usage figure as the server sent it: :class:`Completion` checks it (NaN, 10^30, -1 are refused)."""
+    return value
 
 
 def usage_details(usage: Any) -> tuple[int | None, int | None, int | None]:

@@ -1,0 +1,100 @@
+"""A hostile model server and a database that stops taking answers: the sweep never pays for what it cannot store.
+
+Each hostile answer (tests/support/fake_hostile.py) is refused at the provider edge as malformed:
+retried, then recorded as the item's error, never stored and never a dead worker. When the
+database refuses answers (a full disk, simulated by SQLite's ``max_page_count``), the workers stop
+paying at once and the run says so in one line.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+from sqlalchemy import event, func, select
+from sqlmodel import Session
+
+from tests.conftest import PROMPT_YAML, SAMPLES_CSV
+from workbench import runner as runner_module
+from workbench.datasets import parse_csv
+from workbench.promptfile import parse_prompt
+from workbench.service import Workbench
+from workbench.storage import make_engine
+from workbench.storage.models import Response, RunItem
+
+PROMPT = parse_prompt(PROMPT_YAML, "sentiment.yaml")
+SAMPLES = parse_csv(SAMPLES_CSV.encode(), "samples.csv")
+REFUSED = ["model_object", "huge_usage", "negative_usage", "nan_usage", "infinite_usage", "dict_finish"]
+
+
+@pytest.fixture(autouse=True)
+def quick_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(runner_module, "BACKOFF_BASE_S", 0.01)
+
+
+def _stored(wb: Workbench) -> list[Response]:
+    with Session(wb.engine) as session:
+        return list(session.execute(select(Response)).scalars())
+
+
+def _item_errors(wb: Workbench, run_id: int) -> list[str | None]:
+    with Session(wb.engine) as session:
+        return list(session.execute(select(RunItem.error).where(RunItem.run_id == run_id)).scalars())
+
+
+@pytest.mark.parametrize("fault", REFUSED)
+def test_a_hostile_answer_is_refused_retried_and_recorded_never_stored(wb, fake_server, fault: str) -> None:
+    fake_server.faults.extend([fault] * 100)
+    wb = Workbench(dataclasses.replace(wb.settings, max_attempts=2), wb.engine, wb.catalog)
+    plan = wb.plan([PROMPT], SAMPLES, ["gpt-4.1-nano"], [0.0], 1)
+    outcome = wb.execute(wb.start(plan), plan, concurrency=3)
+    assert fake_server.calls == 2 * len(SAMPLES)  # each call tried max_attempts times, then given up
+    assert outcome.status == "stopped" and outcome.errors == len(SAMPLES)
+    assert _stored(wb) == []
+    errors = _item_errors(wb, outcome.run_id)
+    assert all(e and "malformed response" in e and "gave up after 2 tries" in e for e in errors), errors
+    assert "\n" not in (outcome.error or "")
+
+
+def test_a_nul_byte_in_an_answer_is_stored_as_a_replacement_character(wb, fake_server) -> None:
+    fake_server.faults.extend(["nul_answer"] * len(SAMPLES))
+    plan = wb.plan([PROMPT], SAMPLES, ["gpt-4.1-nano"], [0.0], 1)
+    outcome = wb.execute(wb.start(plan), plan, concurrency=2)
+    assert outcome.status == "completed"
+    outputs = [r.output for r in _stored(wb)]
+    assert len(outputs) == len(SAMPLES) and all(o == "positive\ufffd" for o in outputs)
+
+
+def test_once_the_database_refuses_answers_the_sweep_stops_paying(wb, fake_server, db_url: str) -> None:
+    """A full disk mid-sweep: at most one answer per worker is paid and not stored; one line says so.
+
+    The disk fills after 20 answers: from then on each connection's database may not grow
+    (SQLite's ``max_page_count`` at its current size), so writes fail with SQLITE_FULL.
+    """
+    samples = parse_csv(("text,label\n" + "".join(f"s{i:03d} fine,positive\n" for i in range(300))).encode(), "s.csv")
+    plan = wb.plan([PROMPT], samples, ["gpt-4.1-nano"], [0.0], 1)
+    run = wb.start(plan)
+    full = make_engine(db_url)
+    disk = {"full": False}
+
+    @event.listens_for(full, "checkout")
+    def _no_more_room(dbapi_connection, _record, _proxy) -> None:
+        if disk["full"]:
+            pages = dbapi_connection.execute("PRAGMA page_count").fetchone()[0]
+            dbapi_connection.execute(f"PRAGMA max_page_count = {pages}")
+
+    def progress(p) -> None:
+        disk["full"] = disk["full"] or p.new_calls >= 20
+
+    concurrency = 4
+    outcome = Workbench(wb.settings, full, wb.catalog).execute(run, plan, concurrency=concurrency, on_progress=progress)
+    answered = fake_server.completed
+    with Session(wb.engine) as session:
+        stored = session.execute(select(func.count(Response.id))).scalar()
+    assert 20 <= answered < len(samples), "the sweep kept paying after the database was full"
+    assert answered - stored <= concurrency  # at most the answers in flight when it filled up
+    assert outcome.status == "failed"
+    assert outcome.error and "could not store answers in the database" in outcome.error and "full" in outcome.error
+    assert "\n" not in outcome.error and "Traceback" not in outcome.error
+    if answered > stored:
+        assert f"{answered - stored} paid answer(s) could not be stored" in outcome.error
