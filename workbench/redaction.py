@@ -31,7 +31,7 @@ _HEADER = re.compile(
     r"""(?ix)
     (["']?(?:authorization|proxy-authorization|api[-_]?key|x-api-key|openai[-_]api[-_]key)["']?\s*[:=]\s*["']?)
     (?:(bearer|basic|token)\s+)?
-    ([^\s"',;}&]+)
+    ([A-Za-z0-9._~+/=\-]{8,})  # a token's characters: prose such as "api_key: secrets are..." is left alone
     """
 )
 _BEARER = re.compile(r"(?i)\b(bearer|basic)\s+([A-Za-z0-9._~+/=\-]{8,})")
