@@ -29,10 +29,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import yaml
 from sqlalchemy.engine import Engine
 
 from workbench import formatting as fmt
+from workbench import yamlsafe
 from workbench.access import LOCAL_USER
 from workbench.errors import BudgetError, InputError
 from workbench.pricing import Catalog
@@ -313,12 +313,7 @@ def price_overrides(engine: Engine) -> str | None:
 
 def parse_price_overrides(text: str, base: Catalog) -> Catalog:
     """``base`` with the entries of ``text`` laid over it; InputError naming the problem otherwise."""
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        raise InputError(f"team price table: broken YAML{where}") from None
+    data = yamlsafe.load(text, "team price table")
     more = Catalog._from_data(data, "team price table")
     version = more.version or f"{base.version}+team-{hashlib.sha256(text.encode()).hexdigest()[:8]}"
     return Catalog({**base.models, **more.models}, version)

@@ -22,7 +22,7 @@ def request_body(
     messages = render_messages(prompt.messages, values) if values is not None else [dict(m) for m in prompt.messages]
     body: dict[str, Any] = {"model": model, "messages": messages}
     if temperature is not None:
-        body["temperature"] = temperature
+        body["temperature"] = abs(temperature) if temperature == 0 else temperature  # -0.0: another key, same call
     body.update(copy.deepcopy(prompt.params))  # a body never shares nested params with the prompt
     return body
 

@@ -127,7 +127,7 @@ def _build(
     name: str, label_column: str, header: Sequence[str], rows: Iterable[tuple[int, Mapping[str, Any]]], unit: str
 ) -> SampleSet:
     if label_column not in header:
-        found = ", ".join(header) if header else "none"
+        found = some(header) if header else "none"
         raise InputError(
             f"{name}: no label column {label_column!r}{did_you_mean(label_column, header)} (columns: {found});"
             " choose one with --label-column"
@@ -146,6 +146,12 @@ def _build(
     if not samples:
         raise InputError(f"{name}: no samples (the file has a header but no rows)")
     return SampleSet(name, label_column, tuple(header), tuple(samples))
+
+
+def some(names: Sequence[str], limit: int = 12) -> str:
+    """Up to ``limit`` names, comma-separated, then how many more: an error stays one short line."""
+    shown = ", ".join(str(n)[:60] for n in names[:limit])
+    return shown + (f", … ({len(names) - limit:,} more)" if len(names) > limit else "")
 
 
 def _utf8(data: bytes, name: str) -> str:
@@ -169,9 +175,14 @@ def _json_lines(text: str, name: str) -> Iterator[tuple[int, Any]]:
         if not line.strip():
             continue
         try:
-            yield number, json.loads(line)
+            value = json.loads(line)
         except json.JSONDecodeError as exc:
             raise InputError(f"{name}: line {number}, column {exc.colno}: invalid JSON ({exc.msg})") from None
+        except RecursionError:
+            raise InputError(f"{name}: line {number}: the JSON is nested too deeply") from None
+        except ValueError as exc:  # an integer of more than 4,300 digits (Python's conversion limit)
+            raise InputError(f"{name}: line {number}: {str(exc).split(';')[0][:120]}") from None
+        yield number, value
 
 
 def _is_jsonl(name: str) -> bool:

@@ -16,7 +16,9 @@ from typing import Any
 
 import yaml
 
+from workbench import yamlsafe
 from workbench.errors import InputError
+from workbench.scoring import normalize
 from workbench.templating import message_variables
 
 ROLES = ("system", "developer", "user", "assistant")
@@ -100,6 +102,13 @@ def prompt_from_dict(data: Any, source: str = "prompt") -> PromptFile:
         raise InputError(f"{source}: 'labels' must be distinct and non-empty")
     if "unparsed" in labels:
         raise InputError(f"{source}: 'unparsed' is reserved and cannot be a label")
+    seen: dict[str, str] = {}
+    for label in labels:  # answers are matched after normalisation: two labels may not read the same
+        if not normalize(label):
+            raise InputError(f"{source}: label {label!r} has no letters or digits, so no answer can match it")
+        first = seen.setdefault(normalize(label), label)
+        if first != label:
+            raise InputError(f"{source}: labels {first!r} and {label!r} read the same once case and punctuation go")
     messages = data.get("messages")
     if not isinstance(messages, list) or not messages:
         raise InputError(f"{source}: 'messages' must be a non-empty list of {{role, content}}")
@@ -140,14 +149,7 @@ def prompt_from_dict(data: Any, source: str = "prompt") -> PromptFile:
 
 def parse_prompt(text: str, source: str = "prompt") -> PromptFile:
     """Parse YAML text into a validated prompt."""
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or "invalid YAML"
-        raise InputError(f"{source}: broken YAML{where}: {problem}") from None
-    return prompt_from_dict(data, source)
+    return prompt_from_dict(yamlsafe.load(text, source), source)  # aliases may not expand without bound
 
 
 def load_prompt(path: str | Path) -> PromptFile:

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
 from workbench.chat import request_body, request_key
-from workbench.datasets import SampleSet
+from workbench.datasets import SampleSet, some
 from workbench.errors import InputError
 from workbench.label_check import looks_like_free_text, rows_text, unknown_labels
 from workbench.pricing import Catalog, cost, usd
@@ -125,12 +126,13 @@ def logprobs_supported(catalog: Catalog, model: str, effort: str | None = None) 
 
 
 def check_temperatures(values: list[float]) -> list[float]:
+    """Distinct temperatures in 0-2; ``-0`` is 0 (one request key for one request), the error shows the value given."""
     if not values:
         raise InputError("give at least one temperature")
     for t in values:
         if not 0 <= t <= MAX_TEMPERATURE:
-            raise InputError(f"temperature {t:g} is outside 0-2")
-    return list(dict.fromkeys(float(t) for t in values))
+            raise InputError(f"temperature {t!r} is outside 0-2")
+    return list(dict.fromkeys(float(t) + 0.0 for t in values))  # -0.0 + 0.0 == +0.0
 
 
 def parse_temperatures(text: str) -> list[float]:
@@ -146,8 +148,19 @@ def parse_temperatures(text: str) -> list[float]:
     return check_temperatures(values)
 
 
+MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/@+\-]{0,199}$")
+
+
+def check_model_name(model: str, where: str = "model") -> str:
+    """A model id as servers name them (``gpt-4.1-nano``, ``ft:gpt-4o:org::id``, ``meta-llama/Llama-3``);
+    never a path (``../../etc/passwd``), control characters or 200+ characters."""
+    if not isinstance(model, str) or not MODEL_NAME.match(model) or ".." in model.split("/"):
+        raise InputError(f"{where}: {str(model)[:80]!r} is not a model name")
+    return model
+
+
 def parse_models(text: str) -> list[str]:
-    models = [m.strip() for m in str(text).split(",") if m.strip()]
+    models = [check_model_name(m.strip()) for m in str(text).split(",") if m.strip()]
     if not models:
         raise InputError("give at least one model")
     return list(dict.fromkeys(models))
@@ -162,7 +175,7 @@ def check_compatible(prompt: PromptFile, samples: SampleSet) -> None:
             " the model must not see the answer"
         )
     if missing:
-        have = ", ".join(samples.variable_names) or "none"
+        have = some(samples.variable_names) or "none"
         raise InputError(
             f"prompt {prompt.name!r} uses {{{{{missing[0]}}}}} but {samples.name} has no column {missing[0]!r}"
             f" (variables: {have})"

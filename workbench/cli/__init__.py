@@ -22,8 +22,8 @@ EXIT_BROKEN_PIPE = 141  # what a shell reports for a writer stopped by SIGPIPE (
 
 
 def emit(obj: Any) -> None:
-    """The one JSON object on stdout."""
-    sys.stdout.write(json.dumps(obj, ensure_ascii=False, default=str) + "\n")
+    """The one JSON object on stdout: valid JSON, so never NaN or Infinity (those fail loudly instead)."""
+    sys.stdout.write(json.dumps(obj, ensure_ascii=False, default=str, allow_nan=False) + "\n")
     sys.stdout.flush()
 
 

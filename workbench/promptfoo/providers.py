@@ -6,8 +6,10 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from workbench.errors import InputError
 from workbench.promptfile import ALLOWED_PARAMS
 from workbench.promptfoo.reading import Notes, short
+from workbench.sweep import check_model_name, check_temperatures
 
 _NON_CHAT = {"completion", "embedding", "embeddings", "responses", "assistant", "realtime", "image", "moderation"}
 # Models promptfoo sends no temperature to (reasoning models); others get promptfoo's default of 0.
@@ -62,6 +64,7 @@ def read_providers(
                 )
             elif key not in ("id", "label", "config", "prompts"):
                 notes.add(f"provider {provider_id}: {key} not translated")
+        check_model_name(model, f"provider {short(provider_id)}")
         config = (options or {}).get("config") or {} if isinstance(options, Mapping) else {}
         config = dict(config) if isinstance(config, Mapping) else {}
         omit_defaults = config.pop("omitDefaults", None) is True  # promptfoo then sends no temperature of its own
@@ -72,6 +75,11 @@ def read_providers(
         if temperature is not None and (isinstance(temperature, bool) or not isinstance(temperature, int | float)):
             notes.add(f"provider {provider_id}: temperature {temperature!r} is not a number, ignored")
             temperature = None
+        if temperature is not None:  # NaN, -5 and 3 are refused as they are on the command line
+            try:
+                check_temperatures([float(temperature)])
+            except InputError as exc:
+                raise InputError(f"provider {provider_id}: {exc}") from None
         own: dict[str, Any] = {}
         for key, value in config.items():
             if key == "temperature":

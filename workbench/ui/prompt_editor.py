@@ -6,6 +6,7 @@ import streamlit as st
 import yaml
 
 from workbench import prompts as library
+from workbench import yamlsafe
 from workbench.datasets import SampleSet
 from workbench.errors import InputError, WorkbenchError
 from workbench.planning_aids import fitting_dataset
@@ -133,10 +134,10 @@ def editor(ctx: Context) -> tuple[list[dict[str, str]], PromptFile | None]:
     ]
     prompt: PromptFile | None = None
     with shown_errors():
-        try:
-            params = yaml.safe_load(st.session_state["pe_params"] or "") or {}
-        except yaml.YAMLError:
-            raise InputError("params: not valid YAML or JSON (e.g. `max_tokens: 5`)") from None
+        try:  # aliases may not expand without bound (a 246-byte document can stand for 10^9 values)
+            params = yamlsafe.load(st.session_state["pe_params"] or "", "params") or {}
+        except InputError as exc:
+            raise InputError(f"{exc} (write YAML or JSON, e.g. `max_tokens: 5`)") from None
         prompt = prompt_from_dict(
             {
                 "name": st.session_state["pe_name"].strip(),
