@@ -537,3 +537,20 @@ def test_a_broken_secrets_file_is_an_error_never_a_workbench_without_sign_in(
             services.access_policy()
     finally:
         config.set_option("secrets.files", original)
+
+
+def test_hosted_mode_without_a_database_url_keeps_its_database_out_of_the_checkout(
+    env: dict[str, object], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """With ``[auth]`` and no WORKBENCH_DATABASE_URL the SQLite file goes to the user data folder."""
+    checkout, data = tmp_path / "checkout", tmp_path / "data"
+    checkout.mkdir()
+    monkeypatch.chdir(checkout)
+    monkeypatch.delenv("WORKBENCH_DATABASE_URL")
+    monkeypatch.setenv("WORKBENCH_DATA_DIR", str(data))
+    at = app(signed_in(MEMBER))
+    at.run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert not (checkout / "workbench.db").exists() and not (ROOT / "workbench.db").exists()
+    assert (data / "workbench.db").is_file()
+    assert str(data) not in rendered(at)  # hosted: the sidebar names no local paths

@@ -18,6 +18,21 @@ DEFAULT_BASE_URL = "https://api.openai.com/v1"
 DEFAULT_DATABASE_URL = "sqlite:///workbench.db"
 
 
+def hosted_database_url(env: Mapping[str, str] | None = None) -> str:
+    """Where a hosted instance keeps its SQLite file when ``WORKBENCH_DATABASE_URL`` is not set.
+
+    Hosted mode never writes into the checkout, so not ``./workbench.db``: the user data folder,
+    ``$WORKBENCH_DATA_DIR``, else ``$XDG_DATA_HOME/prompt-workbench``, else
+    ``~/.local/share/prompt-workbench``; the file is ``workbench.db`` there.
+    """
+    env = os.environ if env is None else env
+    folder = env.get("WORKBENCH_DATA_DIR") or ""
+    if not folder:
+        base = env.get("XDG_DATA_HOME") or str(Path(env.get("HOME") or Path.home()) / ".local" / "share")
+        folder = str(Path(base) / "prompt-workbench")
+    return f"sqlite:///{Path(folder).expanduser().absolute() / 'workbench.db'}"
+
+
 class Secret:
     """A string that does not print itself."""
 

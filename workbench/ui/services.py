@@ -35,7 +35,7 @@ import streamlit as st
 
 from workbench import budgets
 from workbench.access import AccessPolicy, User, paying_settings
-from workbench.config import Settings
+from workbench.config import Settings, hosted_database_url
 from workbench.errors import InputError, WorkbenchError
 from workbench.jobs import JobManager
 from workbench.library import seed_examples
@@ -186,8 +186,11 @@ def _top_level(all_secrets: Mapping[str, Any]) -> dict[str, str]:
     return {k: str(v) for k, v in all_secrets.items() if isinstance(v, (str, int, float)) and not isinstance(v, bool)}
 
 
-def load_settings(all_secrets: Mapping[str, Any] | None = None) -> Settings:
-    """Environment first; ``st.secrets`` fills in what the environment does not set."""
+def load_settings(all_secrets: Mapping[str, Any] | None = None, hosted: bool = False) -> Settings:
+    """Environment first; ``st.secrets`` fills in what the environment does not set.
+
+    ``hosted`` without a database URL: the SQLite file lives in the user data folder
+    (:func:`~workbench.config.hosted_database_url`), never in the checkout."""
     if all_secrets is None:
         try:
             all_secrets = secrets()
@@ -199,6 +202,8 @@ def load_settings(all_secrets: Mapping[str, Any] | None = None) -> Settings:
         if name in SETTING_NAMES and name not in env and value:
             env[name] = value
     settings = Settings.from_env(env)
+    if hosted and not env.get("WORKBENCH_DATABASE_URL"):
+        settings = replace(settings, database_url=hosted_database_url())
     prompts_dir = settings.prompts_dir
     if not prompts_dir.is_absolute() and not prompts_dir.is_dir() and (ROOT / prompts_dir).is_dir():
         settings = replace(settings, prompts_dir=ROOT / prompts_dir)
@@ -270,7 +275,7 @@ def context(policy: AccessPolicy | None = None, user: User | None = None) -> Con
         policy = AccessPolicy.from_config(all_secrets, os.environ)
     if user is None:
         user = current_user(policy)
-    settings = load_settings(all_secrets)
+    settings = load_settings(all_secrets, hosted=policy.hosted)
     shared = _services(fingerprint(settings), settings)
     _apply_prices(shared)
     wb = shared.wb
