@@ -65,7 +65,7 @@ FLOORS: list[tuple[str, set[str]]] = [
         "foundations",
         {
             "errors", "config", "processes", "templating", "scoring", "stats", "tokens", "csvsafe", "data",
-            "formatting", "providers.base", "confidence", "calibration", "suggest",
+            "formatting", "providers.base", "confidence", "calibration", "suggest", "redaction", "yamlsafe",
         },
     ),
     (
