@@ -105,7 +105,7 @@ def test_yaml_alias_bombs_are_refused_before_anything_walks_them(tmp_path: Path)
 @pytest.mark.parametrize(
     ("provider", "message"),
     [
-        ("{id: 'openai:chat:gpt-4.1-nano', config: {temperature: -5}}", "temperature -5.0 is outside 0-2"),
+        ("{id: 'openai:chat:gpt-4.1-nano', config: {temperature: -5}}", "temperature -5 is outside 0-2"),
         ("{id: 'openai:chat:gpt-4.1-nano', config: {temperature: .nan}}", "temperature nan is outside 0-2"),
         ("{id: 'openai:chat:gpt-4.1-nano', config: {temperature: .inf}}", "temperature inf is outside 0-2"),
         ("'openai:chat:../../etc/passwd'", "is not a model name"),

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from workbench import formatting as fmt
@@ -38,6 +39,7 @@ from workbench.errors import BudgetError, InputError
 from workbench.pricing import Catalog
 from workbench.storage import repository as repo
 from workbench.storage import team
+from workbench.storage.engine import write_session
 
 FIELDS = ("per_run_usd", "user_daily_usd", "team_monthly_usd")
 ENV = {
@@ -49,6 +51,7 @@ SETTING = {name: f"budget.{name}" for name in FIELDS}
 PRICES_SETTING = "pricing.override_yaml"
 NO_CAP = "none"
 EPSILON = 1e-9
+BUDGET_LOCK_ID = 0x5EED_B0D6  # the PostgreSQL advisory lock that serialises reservations
 
 
 @dataclass(frozen=True)
@@ -180,8 +183,13 @@ def spent_by_team(
     return _sum(r for r in rows if include_own_key or r[1] != "user")
 
 
-def remaining(engine: Engine, budgets: Budgets, user: str | None, now: datetime | None = None) -> dict[str, Any]:
+def remaining(
+    engine: Engine, budgets: Budgets, user: str | None, now: datetime | None = None, exclude_run: int | None = None
+) -> dict[str, Any]:
     """Caps, spend so far and what is left (None: no cap), for the sidebar and for :func:`check`.
+
+    What is left also excludes what live runs hold (:func:`reserve`; ``exclude_run``'s own hold
+    aside), so sweeps started side by side cannot together spend past a cap.
 
     Keys: per_run_usd, user_daily_usd, user_spent_today_usd, user_unknown_calls_today,
     user_left_today_usd, team_monthly_usd, team_spent_month_usd, team_unknown_calls_month,
@@ -189,16 +197,21 @@ def remaining(engine: Engine, budgets: Budgets, user: str | None, now: datetime 
     """
     today = spent_by_user(engine, user, day_start(now))
     month = spent_by_team(engine, month_start(now))
+    held = [(who, usd) for who, kind, usd in repo.live_reservations(engine, exclude_run) if kind != "user"]
+    user_held = sum(usd for who, usd in held if who == user)
+    team_held = sum(usd for _, usd in held)
     return {
         "per_run_usd": budgets.per_run_usd,
         "user_daily_usd": budgets.user_daily_usd,
         "user_spent_today_usd": today.usd,
         "user_unknown_calls_today": today.unknown_calls,
-        "user_left_today_usd": _left(budgets.user_daily_usd, today.usd),
+        "user_left_today_usd": _left(budgets.user_daily_usd, today.usd + user_held),
+        "user_held_by_live_runs_usd": user_held,
         "team_monthly_usd": budgets.team_monthly_usd,
         "team_spent_month_usd": month.usd,
         "team_unknown_calls_month": month.unknown_calls,
-        "team_left_month_usd": _left(budgets.team_monthly_usd, month.usd),
+        "team_left_month_usd": _left(budgets.team_monthly_usd, month.usd + team_held),
+        "team_held_by_live_runs_usd": team_held,
     }
 
 
@@ -216,6 +229,7 @@ def check(
     unknown_models: tuple[str, ...] | list[str] = (),
     key_kind: str = "server",
     now: datetime | None = None,
+    exclude_run: int | None = None,
 ) -> float | None:
     """Refuse (``BudgetError``, before any call) a plan whose new calls may cost more than is left.
 
@@ -227,7 +241,7 @@ def check(
         return run_cap(engine, budgets, user, max_cost_usd, key_kind=key_kind, now=now)
     server_paid = key_kind != "user"
     spend_capped = server_paid and (budgets.user_daily_usd is not None or budgets.team_monthly_usd is not None)
-    left = remaining(engine, budgets, user, now) if spend_capped else {}
+    left = remaining(engine, budgets, user, now, exclude_run) if spend_capped else {}
     caps = [budgets.per_run_usd, max_cost_usd]
     if server_paid:
         caps += [budgets.user_daily_usd, budgets.team_monthly_usd]
@@ -259,6 +273,37 @@ def check(
             f"{fmt.money(budgets.team_monthly_usd)}; nothing was called"
         )
     return _smallest([budgets.per_run_usd, max_cost_usd, user_left, team_left])
+
+
+def reserve(
+    engine: Engine,
+    budgets: Budgets,
+    user: str | None,
+    run_id: int,
+    est_new_usd: float | None,
+    max_cost_usd: float | None = None,
+    *,
+    key_kind: str = "server",
+    now: datetime | None = None,
+) -> float | None:
+    """Check again under the budget lock and hold ``est_new_usd`` for run ``run_id`` while it is live.
+
+    Sweeps prepared side by side all saw the same spend; here they pass one at a time, each
+    seeing what the others already hold, so together they cannot spend past the day's or the
+    month's cap. Raises ``BudgetError`` (nothing called) when the estimate no longer fits; returns
+    the cap for the runner. Own-key runs and instances without daily/monthly caps hold nothing.
+    """
+    spend_capped = budgets.user_daily_usd is not None or budgets.team_monthly_usd is not None
+    if key_kind == "user" or not spend_capped or est_new_usd is None:
+        return run_cap(engine, budgets, user, max_cost_usd, key_kind=key_kind, now=now)
+    with write_session(engine) as session:
+        conn = session.connection()
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": BUDGET_LOCK_ID})
+        cap = check(engine, budgets, user, est_new_usd, max_cost_usd, key_kind=key_kind, now=now, exclude_run=run_id)
+        repo.reserve(conn, run_id, float(est_new_usd))
+        session.commit()
+    return cap
 
 
 def check_estimate(

@@ -120,6 +120,7 @@ class Runner:
         self._lock = threading.Lock()
         self._schedule_lock = threading.Lock()
         self.owner = new_owner()
+        self._payer: tuple[str | None, str | None] = (None, None)
         self._queue: queue.Queue[Answer | Failure | None] = queue.Queue()  # None: no more records
         self._stored: dict[int, threading.Event] = {}  # item id -> set once its answer is committed
         self._writer_done: threading.Event | None = None  # set once the writer has stopped
@@ -146,6 +147,7 @@ class Runner:
     def execute(self, run: Run, plan: Plan) -> Outcome:
         """Run every item of ``run`` that has no response yet."""
         self._started = time.monotonic()
+        self._payer = (run.created_by, run.key_kind)  # kept on each answer: spend outlives the run
         calls = {c.key: c for c in plan.calls()}
         pending = repo.pending_items(self.engine, run.id)
         self._total = run.total_items
@@ -420,7 +422,15 @@ class Runner:
         for attempt in range(5):
             try:
                 cancel = answers.commit(
-                    self.engine, run_id, oks, errors, owner=self.owner, price_version=self.catalog.version, beat=beat
+                    self.engine,
+                    run_id,
+                    oks,
+                    errors,
+                    owner=self.owner,
+                    price_version=self.catalog.version,
+                    beat=beat,
+                    paid_by=self._payer[0],
+                    key_kind=self._payer[1],
                 )
                 if cancel:
                     self.cancel.set()

@@ -29,11 +29,11 @@ from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 from workbench import budgets
 from workbench.access import User, key_kind, load_secrets_file
 from workbench.datasets import SampleSet
-from workbench.errors import RefusedError, WorkbenchError
+from workbench.errors import BudgetError, RefusedError, WorkbenchError
 from workbench.promptfile import PromptFile
 from workbench.storage import repository as repo
 from workbench.storage.liveness import is_live
-from workbench.storage.models import Run
+from workbench.storage.models import Run, utcnow
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -320,9 +320,23 @@ def launch(
             notes=prepared.notes,
         )
         continued = run.status != "pending"
+    try:  # the budgets again, one launch at a time, holding this run's estimate while it is live
+        cap = budgets.reserve(
+            wb.engine,
+            prepared.actor.caps,
+            run.created_by,
+            run.id,
+            prepared.estimate.get("est_new_usd"),
+            prepared.max_cost_usd,
+            key_kind=prepared.actor.key_kind,
+        )
+    except BudgetError as exc:
+        if not continued:
+            repo.update_run(wb.engine, run.id, status="stopped", error=str(exc), finished_at=utcnow())
+        raise
     if on_start is not None:
         on_start(run, continued)
-    result = execute(wb, run, prepared.plan, prepared.concurrency, prepared.cap)
+    result = execute(wb, run, prepared.plan, prepared.concurrency, cap)
     return Launched(run, continued, result)
 
 

@@ -131,7 +131,7 @@ def check_temperatures(values: list[float]) -> list[float]:
         raise InputError("give at least one temperature")
     for t in values:
         if not 0 <= t <= MAX_TEMPERATURE:
-            raise InputError(f"temperature {t!r} is outside 0-2")
+            raise InputError(f"temperature {repr(float(t)).removesuffix('.0')} is outside 0-2")  # 2.0000001, not 2
     return list(dict.fromkeys(float(t) + 0.0 for t in values))  # -0.0 + 0.0 == +0.0
 
 

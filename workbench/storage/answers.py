@@ -52,6 +52,8 @@ def commit(
     owner: str,
     price_version: str,
     beat: bool,
+    paid_by: str | None = None,
+    key_kind: str | None = None,
 ) -> bool:
     """Store ``answers`` and ``failures`` in one transaction; on ``beat`` refresh the heartbeat and leases.
 
@@ -60,7 +62,7 @@ def commit(
     cancel = False
     with engine.begin() as conn:
         if answers:
-            _store_answers(conn, run_id, answers, owner, price_version)
+            _store_answers(conn, run_id, answers, owner, price_version, paid_by, key_kind)
         if failures:
             conn.execute(
                 _ITEM_ERROR,
@@ -74,7 +76,15 @@ def commit(
     return cancel
 
 
-def _store_answers(conn: Connection, run_id: int, answers: list[Answer], owner: str, price_version: str) -> None:
+def _store_answers(
+    conn: Connection,
+    run_id: int,
+    answers: list[Answer],
+    owner: str,
+    price_version: str,
+    paid_by: str | None = None,
+    key_kind: str | None = None,
+) -> None:
     """Insert answers (a concurrent process may have stored the same key: keep theirs) and link items."""
     now = utcnow()
     rows = [
@@ -99,6 +109,8 @@ def _store_answers(conn: Connection, run_id: int, answers: list[Answer], owner: 
             "logprobs_json": a.completion.logprobs_json,
             "created_at": now,
             "run_id": run_id,
+            "paid_by": paid_by,
+            "key_kind": key_kind,
         }
         for a in answers
     ]

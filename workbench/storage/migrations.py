@@ -52,12 +52,29 @@ def m005_reasoning(conn: Connection) -> None:
     _add_column(conn, "responses", "reasoning_effort", "VARCHAR")
 
 
+def m012_spend_attribution(conn: Connection) -> None:
+    """Who paid for each answer, kept on the answer (a deleted run's spend still counts for its maker),
+    and what a live run holds of the budgets (``runs.reserved_usd`` since ``runs.reserved_at``)."""
+    _add_column(conn, "responses", "paid_by", "VARCHAR")
+    _add_column(conn, "responses", "key_kind", "VARCHAR")
+    _add_column(conn, "runs", "reserved_usd", "FLOAT")
+    _add_column(conn, "runs", "reserved_at", "TIMESTAMP")
+    conn.execute(
+        text(
+            "UPDATE responses SET paid_by = (SELECT created_by FROM runs WHERE runs.id = responses.run_id), "
+            "key_kind = (SELECT key_kind FROM runs WHERE runs.id = responses.run_id) "
+            "WHERE run_id IS NOT NULL AND key_kind IS NULL"
+        )
+    )
+
+
 MIGRATIONS: list[tuple[str, Callable[[Connection], None]]] = [
     ("001_initial", m001_initial),
     ("002_run_cancel_requested", m002_run_cancel_requested),
     ("003_call_claims", m003_call_claims),
     ("004_team_settings", m004_team_settings),
     ("005_reasoning", m005_reasoning),
+    ("012_spend_attribution", m012_spend_attribution),
 ]
 
 

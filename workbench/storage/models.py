@@ -82,6 +82,8 @@ class Run(SQLModel, table=True):
     created_by: str | None = None
     key_kind: str | None = None  # "server", "user" or "none": which key paid
     cancel_requested: bool = False  # set by any session or process; the executing runner stops
+    reserved_usd: float | None = None  # what this run holds of the budgets while live (its estimate)
+    reserved_at: datetime | None = None  # spend of this run since then comes out of the reservation
 
 
 class RunItem(SQLModel, table=True):
@@ -127,7 +129,9 @@ class Response(SQLModel, table=True):
     ttft_ms: float | None = None
     logprobs_json: str | None = Field(default=None, sa_column=Column(Text))
     created_at: datetime = Field(default_factory=utcnow)
-    run_id: int | None = None  # the run that paid for it
+    run_id: int | None = None  # the run that paid for it (None: a Try it call)
+    paid_by: str | None = None  # who made the paying run or call (None: no sign-in); survives the run's deletion
+    key_kind: str | None = None  # "server", "user" or "none": which key paid
 
 
 class CallClaim(SQLModel, table=True):

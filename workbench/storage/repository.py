@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import case, delete, func, select, update
+from sqlalchemy import Connection, case, delete, func, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
@@ -24,7 +24,7 @@ from workbench.errors import InputError
 from workbench.promptfile import PromptFile, parse_prompt
 from workbench.storage.engine import write_session
 from workbench.storage.liveness import is_live
-from workbench.storage.models import Dataset, PromptVersion, Response, Run, RunItem, Sample
+from workbench.storage.models import Dataset, PromptVersion, Response, Run, RunItem, Sample, utcnow
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -534,17 +534,21 @@ def spend_rows(
     Rows of (run created_by, run key_kind, USD of known costs, calls, calls of unknown cost), from
     responses by the moment they arrived; a response whose run is gone counts with (None, None).
     """
+    # Who paid is kept on the answer (paid_by, key_kind): deleting a run does not erase its spend.
+    # Answers stored before that was recorded fall back to their run.
+    payer = func.coalesce(Response.paid_by, Run.created_by)
+    kind = func.coalesce(Response.key_kind, Run.key_kind)
     query = (
         select(
-            Run.created_by,
-            Run.key_kind,
+            payer,
+            kind,
             func.sum(Response.cost_usd),
             func.count(Response.id),
             func.count(Response.id) - func.count(Response.cost_usd),
         )
         .select_from(Response)
         .outerjoin(Run, Run.id == Response.run_id)
-        .group_by(Run.created_by, Run.key_kind)
+        .group_by(payer, kind)
     )
     if since is not None:
         query = query.where(Response.created_at >= _utc_moment(since))
@@ -553,6 +557,32 @@ def spend_rows(
     with engine.connect() as conn:
         rows = conn.execute(query).all()
     return [(r[0], r[1], float(r[2] or 0.0), int(r[3]), int(r[4])) for r in rows]
+
+
+def live_reservations(engine: Engine, exclude_run: int | None = None) -> list[tuple[str | None, str | None, float]]:
+    """(maker, key kind, USD still held) of every live run holding a budget reservation.
+
+    What a run holds is its reservation minus what it has paid since it reserved, never below 0;
+    a run that finished, failed or lost its worker holds nothing.
+    """
+    with Session(engine) as session:
+        holding = select(Run).where(Run.reserved_usd.is_not(None), Run.status.in_(("pending", "running")))
+        runs = session.execute(holding).scalars().all()
+        held = []
+        for run in runs:
+            if run.id == exclude_run or not is_live(run):
+                continue
+            spent_query = select(func.sum(Response.cost_usd)).where(Response.run_id == run.id)
+            if run.reserved_at is not None:
+                spent_query = spent_query.where(Response.created_at >= _utc_moment(run.reserved_at))
+            spent = float(session.execute(spent_query).scalar() or 0.0)
+            held.append((run.created_by, run.key_kind, max(0.0, float(run.reserved_usd or 0.0) - spent)))
+    return held
+
+
+def reserve(conn: Connection, run_id: int, usd: float) -> None:
+    """Record what run ``run_id`` holds of the budgets from now on (inside the budget lock's transaction)."""
+    conn.execute(update(Run).where(Run.id == run_id).values(reserved_usd=usd, reserved_at=utcnow()))
 
 
 def user_activity(engine: Engine) -> pd.DataFrame:
