@@ -78,7 +78,7 @@ FLOORS: list[tuple[str, set[str]]] = [
     ),
     ("storage", {"storage"}),
     ("engine", {"runner", "budgets", "usage", "planning_aids"}),
-    ("use cases", {"service", "runs", "jobs", "worker", "library", "winner", "api", "__init__"}),
+    ("use cases", {"service", "runs", "jobs", "worker", "library", "winner", "api", "tryit", "__init__"}),
     ("adapters", {"cli", "__main__", "ui"}),
 ]  # fmt: skip
 ADAPTERS = ("cli", "ui")

@@ -1,4 +1,5 @@
-"""Budgets that used to leak: deleted runs and sweeps started side by side."""
+"""Budgets that used to leak: deleted runs, sweeps started side by side, answers without usage,
+answers from another model."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from workbench.access import User
 from workbench.budgets import Budgets
 from workbench.datasets import parse_csv
 from workbench.errors import BudgetError
+from workbench.pricing import cost
 from workbench.promptfile import parse_prompt
 from workbench.storage import repository as repo
 
@@ -81,3 +83,45 @@ def test_a_finished_run_holds_nothing_any_more(wb, fake_server) -> None:
     left = budgets.remaining(wb.engine, caps, ALICE)
     assert left["team_held_by_live_runs_usd"] == 0
     assert left["team_left_month_usd"] == pytest.approx(1.0 - budgets.spent_by_team(wb.engine).usd)
+
+
+def test_answers_without_usage_count_at_their_estimate_against_max_cost(wb, fake_server) -> None:
+    """A server that reports no usage cannot make --max-cost meaningless: such answers count at their estimate."""
+    samples = parse_csv(("text,label\n" + "".join(f"s{i:03d} fine,positive\n" for i in range(60))).encode(), "s.csv")
+    fake_server.faults.extend(["no_usage"] * 1000)
+    plan = wb.plan([PROMPT], samples, ["gpt-4.1-nano"], [0.0], 1)
+    per_call = wb.estimate(plan)["est_new_usd"] / len(samples)
+    outcome = wb.execute(wb.start(plan), plan, concurrency=1, max_cost_usd=per_call * 10.5)
+    assert outcome.status == "stopped" and "budget" in (outcome.error or "")
+    assert 10 <= fake_server.completed <= 12
+
+
+def test_an_answer_from_another_model_is_billed_at_that_models_price(wb, fake_server) -> None:
+    fake_server.faults.extend(["other_model"] * len(SAMPLES))  # a nano request answered by gpt-4.1
+    plan = wb.plan([PROMPT], SAMPLES, ["gpt-4.1-nano"], [0.0], 1)
+    outcome = wb.execute(wb.start(plan), plan, concurrency=2)
+    assert outcome.status == "completed"
+    big = wb.catalog.lookup("gpt-4.1")
+    nano = wb.catalog.lookup("gpt-4.1-nano")
+    billed = fake_server.billed()
+    expected = sum(cost(big, u["prompt_tokens"], 0, u["completion_tokens"]) for _, u, _ in billed)
+    as_nano = sum(cost(nano, u["prompt_tokens"], 0, u["completion_tokens"]) for _, u, _ in billed)
+    assert outcome.spent_usd == expected and expected > as_nano
+    assert outcome.other_model == len(SAMPLES)
+    assert len(repo.stored_keys(wb.engine, [c.key for c in plan.calls()])) == len(SAMPLES)
+
+
+def test_try_it_answers_are_stored_counted_and_reused(wb, fake_server) -> None:
+    from workbench import tryit
+    from workbench.chat import request_body
+
+    body = request_body(PROMPT, "gpt-4.1-nano", 0.0, SAMPLES.samples[0].variables)
+    pieces: list[str] = []
+    first = tryit.try_prompt(wb, body, paid_by=ALICE, key_kind="server", on_text=pieces.append)
+    assert not first.reused and first.cost_usd and "".join(pieces) == first.completion.text
+    again = tryit.try_prompt(wb, body, paid_by=ALICE, key_kind="server")
+    assert again.reused and again.response_id == first.response_id and fake_server.completed == 1
+    spent = budgets.spent_by_user(wb.engine, ALICE)
+    assert spent.calls == 1 and spent.usd == pytest.approx(float(first.cost_usd))
+    plan = wb.plan([PROMPT], SAMPLES, ["gpt-4.1-nano"], [0.0], 1)
+    assert wb.estimate(plan)["new_calls"] == len(SAMPLES) - 1  # the sweep reuses the tried call for free

@@ -39,15 +39,17 @@ from workbench.errors import (
     TransientError,
 )
 from workbench.limiter import AdaptiveLimiter
-from workbench.pricing import Catalog, cost
+from workbench.pricing import Catalog, ModelInfo, cost
 from workbench.processes import new_owner, worker_id
+from workbench.promptfile import PromptFile
 from workbench.providers.base import CallCancelled, Completion, Provider
 from workbench.redaction import redact
 from workbench.storage import answers, claims
 from workbench.storage import repository as repo
 from workbench.storage.answers import Answer, Failure
 from workbench.storage.models import Run, utcnow
-from workbench.sweep import Plan, PlannedCall
+from workbench.sweep import Plan, PlannedCall, estimated_completion_tokens
+from workbench.tokens import count_chat
 
 log = logging.getLogger("workbench.runner")
 
@@ -83,6 +85,7 @@ class Outcome:
     spent_usd: Decimal | None  # None when a model's price is unknown
     reused: int
     errors: int
+    other_model: int = 0  # answers whose server named another catalog model (billed at its price)
 
 
 class _Fatal(Exception):
@@ -121,6 +124,9 @@ class Runner:
         self._schedule_lock = threading.Lock()
         self.owner = new_owner()
         self._payer: tuple[str | None, str | None] = (None, None)
+        self._prompts: dict[int, PromptFile] = {}
+        self._spent_guessed = Decimal(0)  # answers without usage, at their estimate (for budgets only)
+        self._other_model = 0
         self._queue: queue.Queue[Answer | Failure | None] = queue.Queue()  # None: no more records
         self._stored: dict[int, threading.Event] = {}  # item id -> set once its answer is committed
         self._writer_done: threading.Event | None = None  # set once the writer has stopped
@@ -148,6 +154,7 @@ class Runner:
         """Run every item of ``run`` that has no response yet."""
         self._started = time.monotonic()
         self._payer = (run.created_by, run.key_kind)  # kept on each answer: spend outlives the run
+        self._prompts = dict(plan.prompts)
         calls = {c.key: c for c in plan.calls()}
         pending = repo.pending_items(self.engine, run.id)
         self._total = run.total_items
@@ -235,7 +242,7 @@ class Runner:
                 if self._stop.is_set() or self.cancel.is_set():
                     return None
                 with self._lock:
-                    if self.max_cost is not None and self._spent >= self.max_cost:
+                    if self.max_cost is not None and self._spent + self._spent_guessed >= self.max_cost:
                         self._budget_hit = True
                         self._stop.set()
                         return None
@@ -286,16 +293,19 @@ class Runner:
             if completion is None:
                 continue  # stopped while waiting
             price = cost(
-                self.catalog.lookup(call.model),
+                self._billed_model(call, completion),
                 completion.prompt_tokens,
                 completion.cached_tokens,
                 completion.completion_tokens,
                 cache_write_tokens=completion.cache_write_tokens,
             )  # no usage reported: unknown, never 0 (unless the model is free)
+            # Without usage the cost is unknown, yet it was paid: a budget counts it at its estimate.
+            guess = self._estimate(call) if price is None and completion.prompt_tokens is None else None
             with self._lock:
                 self._new_calls += 1
                 if price is None:
                     self._spent_known = False
+                    self._spent_guessed += guess or 0
                 else:
                     self._spent += price
             stored = threading.Event()
@@ -304,6 +314,27 @@ class Runner:
             self._queue.put(Answer(item_id, call, completion, price, attempts))
             if not self._wait_stored(stored):
                 return
+
+    def _billed_model(self, call: PlannedCall, completion: Completion) -> ModelInfo | None:
+        """The price an answer is billed at: the answering model's when the server names another
+        model the catalog knows (a nano request answered by gpt-4.1 costs gpt-4.1's price), else the
+        requested one's. Dated snapshots of the requested model are the requested model."""
+        requested = self.catalog.lookup(call.model)
+        answered = self.catalog.lookup(completion.response_model) if completion.response_model else None
+        if answered is None or (requested is not None and answered.name == requested.name):
+            return requested
+        with self._lock:
+            self._other_model += 1
+        log.warning("%s was asked for, %s answered: billed at %s's price", call.model, answered.name, answered.name)
+        return answered
+
+    def _estimate(self, call: PlannedCall) -> Decimal | None:
+        """What one call is estimated to cost (its prompt's tokens, a label's worth of answer)."""
+        prompt = self._prompts.get(call.prompt_version_id)
+        if prompt is None:
+            return None
+        completion = estimated_completion_tokens(prompt)
+        return cost(self.catalog.lookup(call.model), count_chat(call.body["messages"]), 0, completion)
 
     def _wait_stored(self, stored: threading.Event) -> bool:
         """Wait until the writer has committed this answer before paying for another call.
@@ -488,7 +519,13 @@ class Runner:
         elif self.cancel.is_set():
             status, error = "cancelled", "cancelled by the user"
         elif self._budget_hit:
-            status, error = "stopped", f"budget of {fmt.money(self.max_cost)} reached (spent {fmt.money(self._spent)})"
+            guessed = (
+                f" + {fmt.money(self._spent_guessed)} estimated: answers without usage" if self._spent_guessed else ""
+            )
+            status, error = (
+                "stopped",
+                f"budget of {fmt.money(self.max_cost)} reached (spent {fmt.money(self._spent)}{guessed})",
+            )
         elif self._stopped_models or self._stopped_cells:
             reasons = [*self._stopped_models.values(), *self._stopped_cells.values()]
             status, error = "failed", "; ".join(dict.fromkeys(reasons))
@@ -510,6 +547,7 @@ class Runner:
             spent_usd=self._spent if self._spent_known else None,
             reused=self._reused,
             errors=self._errors,
+            other_model=self._other_model,
         )
 
     def _finish_unstored(self, run: Run) -> Outcome:
@@ -535,6 +573,7 @@ class Runner:
             spent_usd=self._spent if self._spent_known else None,
             reused=self._reused,
             errors=self._errors,
+            other_model=self._other_model,
         )
 
 

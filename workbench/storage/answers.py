@@ -124,6 +124,49 @@ def _store_answers(
     claims.release(conn, keys, owner)
 
 
+def store_one(
+    engine: Engine,
+    key: str,
+    endpoint: str,
+    model: str,
+    body: dict,
+    completion: Completion,
+    price: Decimal | None,
+    *,
+    price_version: str,
+    paid_by: str | None,
+    key_kind: str | None,
+) -> int:
+    """Store one answer made outside a run (Try it); returns its response id (an existing one is kept)."""
+    row = {
+        "request_key": key,
+        "base_url": endpoint,
+        "model": model,
+        "request_json": json.dumps(body, ensure_ascii=False),
+        "output": completion.text,
+        "finish_reason": completion.finish_reason,
+        "response_model": completion.response_model,
+        "prompt_tokens": completion.prompt_tokens,
+        "cached_tokens": completion.cached_tokens,
+        "completion_tokens": completion.completion_tokens,
+        "reasoning_tokens": completion.reasoning_tokens,
+        "cache_write_tokens": completion.cache_write_tokens,
+        "reasoning_effort": body.get("reasoning_effort"),
+        "cost_usd": float(price) if price is not None else None,
+        "price_version": price_version,
+        "latency_ms": completion.latency_ms,
+        "ttft_ms": completion.ttft_ms,
+        "logprobs_json": completion.logprobs_json,
+        "created_at": utcnow(),
+        "run_id": None,
+        "paid_by": paid_by,
+        "key_kind": key_kind,
+    }
+    with engine.begin() as conn:
+        conn.execute(_insert_ignore(conn.dialect.name), [row])
+        return int(conn.execute(select(Response.id).where(Response.request_key == key)).scalar_one())
+
+
 _ITEM_ANSWER = (
     update(RunItem.__table__)
     .where(RunItem.__table__.c.id == bindparam("b_id"))

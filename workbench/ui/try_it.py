@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import streamlit as st
 
-from workbench import budgets
+from workbench import budgets, tryit
 from workbench import formatting as fmt
 from workbench.chat import request_body
 from workbench.datasets import SampleSet
 from workbench.errors import BudgetError
-from workbench.pricing import cost
 from workbench.promptfile import PromptFile
 from workbench.scoring import parse_label
 from workbench.templating import check_values, missing_variables
@@ -74,8 +73,10 @@ def try_it(ctx: Context, prompt: PromptFile, messages: list[dict[str, str]], sam
                 answer_box.text("".join(pieces))
 
             with st.spinner("Waking the local model…" if model in ctx.wb.local else "Calling…"):
-                provider = ctx.session_wb.provider.provider(model)  # starts a local model's server if needed
-            done = provider.stream(body, on_text=on_text)
+                ctx.session_wb.provider.provider(model)  # starts a local model's server if needed
+            # Stored as a response and counted in this person's spend; an identical request is not paid twice.
+            tried = tryit.try_prompt(ctx.session_wb, body, paid_by=ctx.user.id, key_kind=ctx.key_kind, on_text=on_text)
+            done = tried.completion
             st.session_state["pe_try_result"] = {
                 "text": done.text,
                 "label": parse_label(done.text, prompt.labels),
@@ -86,15 +87,7 @@ def try_it(ctx: Context, prompt: PromptFile, messages: list[dict[str, str]], sam
                 "prompt_tokens": done.prompt_tokens,
                 "completion_tokens": done.completion_tokens,
                 "estimated_prompt_tokens": count_chat(body["messages"]),
-                "cost": fmt.money(
-                    cost(
-                        info,
-                        done.prompt_tokens,
-                        done.cached_tokens,
-                        done.completion_tokens,
-                        cache_write_tokens=done.cache_write_tokens,
-                    )
-                ),
+                "cost": fmt.money(tried.cost_usd) + (" (stored, not paid again)" if tried.reused else ""),
             }
     result = st.session_state.get("pe_try_result")
     if result:
