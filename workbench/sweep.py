@@ -72,6 +72,12 @@ class Plan:
         it returns them."""
         return self.logprobs and logprobs_supported(self.catalog, model, effort)
 
+    @property
+    def size(self) -> int:
+        """How many calls :meth:`calls` holds, counted without building them."""
+        cells = sum(len(self.cell_temperatures(model)) for model in self.models)
+        return len(self.prompts) * cells * len(self.samples.samples) * self.repeats
+
     def calls(self) -> list[PlannedCall]:
         """Every call of the plan, in a stable order (built once: estimate, start and execute share it)."""
         if self._calls is None:
@@ -148,6 +154,8 @@ def parse_temperatures(text: str) -> list[float]:
     return check_temperatures(values)
 
 
+MAX_PLAN_CALLS = 1_000_000  # what one run may hold: its calls, items and request keys fit in memory
+
 MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/@+\-]{0,199}$")
 
 
@@ -223,6 +231,12 @@ def build_plan(
         {model: redact_url(endpoint) for model, endpoint in (endpoints or {}).items()},
         bool(logprobs),
     )
+    if plan.size > MAX_PLAN_CALLS:  # refused before a single call (or its request key) is built
+        raise InputError(
+            f"this plan has {plan.size:,} calls ({len(plan.prompts)} prompt(s) x {len(samples.samples):,} samples x "
+            f"{plan.size // max(1, len(plan.prompts) * len(samples.samples) * repeats):,} model/temperature cells x "
+            f"{repeats:,} repeats); a run holds at most {MAX_PLAN_CALLS:,}: use fewer samples, cells or repeats"
+        )
     for model in plan.models:
         if plan.logprobs and not plan.wants_logprobs(model):
             plan.notes.append(f"{model} does not return logprobs (per the catalog): its calls are sent without them")
