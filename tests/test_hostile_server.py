@@ -98,3 +98,20 @@ def test_once_the_database_refuses_answers_the_sweep_stops_paying(wb, fake_serve
     assert "\n" not in outcome.error and "Traceback" not in outcome.error
     if answered > stored:
         assert f"{answered - stored} paid answer(s) could not be stored" in outcome.error
+
+
+def test_a_server_dripping_bytes_is_cut_off_at_the_whole_call_timeout(fake_server, settings) -> None:
+    """WORKBENCH_TIMEOUT bounds the call, not each read: one byte per 0.5 s never trips a per-read timeout."""
+    import time
+
+    from workbench.errors import TransientError
+    from workbench.providers.openai_compat import OpenAIProvider
+
+    provider = OpenAIProvider(dataclasses.replace(settings, timeout=2.0))
+    body = {"model": "gpt-4.1-nano", "messages": [{"role": "user", "content": "hi"}]}
+    fake_server.faults.append("drip")  # the whole answer would take minutes to arrive
+    started = time.monotonic()
+    with pytest.raises(TransientError, match="timed out"):
+        provider.complete(body)
+    assert time.monotonic() - started < 30  # cut near 2 s; without the deadline this takes minutes
+    assert provider.complete(body).text  # the next call is answered normally

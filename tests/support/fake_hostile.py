@@ -11,6 +11,7 @@ spoiled ``usage`` and ``answer``, so tests can say what the server claimed.
   ``NaN`` / ``Infinity`` in the JSON, as Python's encoder writes them), ``no_usage``.
 - ``nul_answer``: a NUL byte in the answer text (PostgreSQL cannot store it in text columns).
 - ``dict_finish``: ``finish_reason`` is an object.
+- ``drip``: a good answer sent one byte every :data:`DRIP_SECONDS` (each read is quick; the call is not).
 """
 
 from __future__ import annotations
@@ -30,8 +31,10 @@ HOSTILE_FAULTS = frozenset(
         "no_usage",
         "nul_answer",
         "dict_finish",
+        "drip",
     }
 )
+DRIP_SECONDS = 0.5  # "drip": a whole answer, one byte every half second (never a stalled read)
 
 
 def echo_auth_error(authorization: str) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from tests.support.fake_hostile import HOSTILE_FAULTS, echo_auth_error, spoil
+from tests.support.fake_hostile import DRIP_SECONDS, HOSTILE_FAULTS, echo_auth_error, spoil
 from tests.support.fake_replies import (
     _UNSET,
     Body,
@@ -383,6 +383,15 @@ class _Handler(BaseHTTPRequestHandler):
                 self._start(200, "application/json", None, 512)
                 self.wfile.write(b'{"id": "chatcmpl-stalled", ')
             fake._stop.wait(float(fake.stall_seconds))
+        elif fault == "drip":
+            answer, usage, finish, tokens = fake._answer(body)
+            data = json.dumps(fake._completion(body, answer, usage, finish, tokens, self._request_id)).encode()
+            self._start(200, "application/json", None, len(data))
+            for k in range(len(data)):
+                self.wfile.write(data[k : k + 1])
+                self.wfile.flush()
+                if fake._stop.wait(DRIP_SECONDS):
+                    break
         elif fault == "echo_auth":
             self._send(400, echo_auth_error(self.headers.get("Authorization", "")))
         elif fault in HOSTILE_FAULTS:

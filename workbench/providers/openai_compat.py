@@ -195,6 +195,45 @@ def classify(exc: Exception, model: str, base_url: str) -> ProviderError:
     return TransientError(f"unexpected failure talking to {base_url}: {type(exc).__name__}", kind="server")
 
 
+class _WholeCallDeadline(_http.BaseTransport):
+    """A transport that holds a whole call, not each read, to the request's read timeout.
+
+    httpx's timeouts are per read: a server that drips one byte every half second never trips a
+    2-second timeout. Here the response body is read against a deadline of (start + read timeout),
+    so ``WORKBENCH_TIMEOUT`` bounds the call; a longer per-request timeout (Flex) moves it too.
+    """
+
+    def __init__(self, inner: _http.BaseTransport):
+        self.inner = inner
+
+    def handle_request(self, request: Any) -> Any:
+        timeout = (request.extensions.get("timeout") or {}).get("read")
+        started = time.monotonic()
+        response = self.inner.handle_request(request)
+        if timeout:
+            response.stream = _DeadlineStream(response.stream, started + float(timeout), request)
+        return response
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+class _DeadlineStream(_http.SyncByteStream):
+    def __init__(self, inner: Any, deadline: float, request: Any):
+        self.inner, self.deadline, self.request = inner, deadline, request
+
+    def __iter__(self) -> Any:
+        for chunk in self.inner:
+            if time.monotonic() > self.deadline:
+                raise _http.ReadTimeout("the whole call took longer than the timeout", request=self.request)
+            yield chunk
+
+    def close(self) -> None:
+        close = getattr(self.inner, "close", None)
+        if close is not None:
+            close()
+
+
 class OpenAIProvider:
     """One shared client per process; thread-safe (the SDK client is)."""
 
@@ -206,6 +245,7 @@ class OpenAIProvider:
             base_url=self.base_url,
             timeout=openai.Timeout(settings.timeout, connect=min(10.0, settings.timeout)),
             max_retries=0,
+            http_client=openai.DefaultHttpxClient(transport=_WholeCallDeadline(_http.HTTPTransport())),
         )
 
     def complete(self, body: dict[str, Any], stop: threading.Event | None = None) -> Completion:
