@@ -320,19 +320,20 @@ def launch(
             notes=prepared.notes,
         )
         continued = run.status != "pending"
+    run_id = int(run.id or 0)  # a stored run always has its id
     try:  # the budgets again, one launch at a time, holding this run's estimate while it is live
         cap = budgets.reserve(
             wb.engine,
             prepared.actor.caps,
             run.created_by,
-            run.id,
+            run_id,
             prepared.estimate.get("est_new_usd"),
             prepared.max_cost_usd,
             key_kind=prepared.actor.key_kind,
         )
     except BudgetError as exc:
         if not continued:
-            repo.update_run(wb.engine, run.id, status="stopped", error=str(exc), finished_at=utcnow())
+            repo.update_run(wb.engine, run_id, status="stopped", error=str(exc), finished_at=utcnow())
         raise
     if on_start is not None:
         on_start(run, continued)

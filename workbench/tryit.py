@@ -57,7 +57,7 @@ def try_prompt(
     if key in stored:
         with Session(wb.engine) as session:
             row = session.get(Response, stored[key])
-        if row is not None:
+        if row is not None and row.id is not None:
             return Tried(_completion(row), None if row.cost_usd is None else Decimal(str(row.cost_usd)), True, row.id)
     completion = wb.provider.provider(model).stream(body, on_text=on_text)  # type: ignore[attr-defined]
     price = cost(
