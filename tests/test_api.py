@@ -64,3 +64,28 @@ def test_samples_may_be_a_dataframe(session, fake_server):
     frame = pd.DataFrame({"text": ["s01 great", "s02 awful"], "label": ["positive", "negative"]})
     run = session.sweep(prompt="p.yaml", samples=frame, models=MODELS[:1], progress=False)
     assert run.cells["n"].tolist() == [2]
+
+
+def test_a_run_simulates_a_cascade_and_ships_it(session, fake_server, tmp_path):
+    from tests.test_cascade_run import answers, write_samples
+
+    fake_server.responder = answers
+    write_samples(tmp_path / "reviews.csv")
+    run = session.sweep(
+        prompt="p.yaml", samples="reviews.csv", models=MODELS, temperatures=[0.7], repeats=3, logprobs=True,
+        concurrency=1, progress=False,
+    )  # fmt: skip
+    assert all(r["body"].get("logprobs") is True for r in fake_server.chat_requests())
+    cascade = run.cascade("gpt-4.1-nano", "gpt-4.1-mini")
+    assert cascade.report == session.wb.cascade(run.id, "gpt-4.1-nano", "gpt-4.1-mini")
+    rec = cascade.recommended
+    assert rec is not None and rec["cost_per_1k_all_usd"] < cascade.report["strong_alone"]["cost_per_1k_usd"]
+    assert {"accuracy_in_sample", "accuracy_held_out"} <= set(cascade.selected.columns)
+    assert len(cascade.policies) == len(cascade.report["policies"])
+    assert "Cascade of run" in cascade._repr_html_() and "<table" in cascade._repr_html_()
+    for kind in ("cost", "calibration", "coverage"):
+        assert cascade.chart(kind).to_dict()
+    assert f"CHEAP_CALLS = {rec['cheap_calls_per_sample']}" in cascade.export("python")
+    assert "export async function decide" in cascade.export("typescript")
+    with pytest.raises(workbench.errors.InputError, match="no cheap cell"):
+        run.cascade("gpt-4.1", "gpt-4.1-mini")

@@ -91,6 +91,7 @@ class Session:
         seed: int = 0,
         name: str = "",
         new_run: bool = False,
+        logprobs: bool = False,
         progress: bool = True,
     ) -> Run:
         """Run every prompt on every sample with every model and temperature, ``repeats`` times.
@@ -99,6 +100,7 @@ class Session:
         a :class:`SampleSet` or a DataFrame with a ``label_column``; ``sample=N`` takes a stratified
         subset. Refused before any call (a one-line :class:`~workbench.errors.WorkbenchError`) when
         the estimate exceeds ``max_cost`` or a team cap. Progress shows as a bar (tqdm).
+        ``logprobs=True`` records logprobs for the models that return them (see :meth:`Run.cascade`).
         """
         prompts = [_prompt(p) for p in (prompt if isinstance(prompt, (list, tuple)) else [prompt])]
         sample_set = _samples(samples, label_column)
@@ -117,6 +119,7 @@ class Session:
             name=name,
             concurrency=concurrency,
             new_run=new_run,
+            logprobs=logprobs,
         )
         bar = _ProgressBar() if progress else None
         try:
@@ -210,6 +213,26 @@ class Run:
         spec, samples, _ = spec_for_run(self.wb, self.id, model, temperature)
         return export.render(spec, fmt, samples=samples)
 
+    def cascade(
+        self,
+        cheap: str,
+        strong: str,
+        target: float | None = None,
+        tolerance: float | None = None,
+        strong_calls: int = 1,
+    ) -> Cascade:
+        """What "``cheap`` answers first, ``strong`` only when ``cheap`` is unsure" would have done on this run,
+        without a new call. Cells are model names, or ``MODEL@EFFORT@TEMPERATURE`` when a model has several."""
+        report = self.wb.cascade(
+            self.id,
+            cheap,
+            strong,
+            target=target,
+            tolerance=self.tolerance if tolerance is None else tolerance,
+            strong_calls=strong_calls,
+        )
+        return Cascade(self.wb, report)
+
     def _repr_html_(self) -> str:
         s, rec = self.summary, self.recommendation
         head = (
@@ -222,6 +245,69 @@ class Run:
                 f"{html.escape(str(rec['reason']))}; {html.escape(str(rec['verdict']))}</p>"
             )
         return head + self.cells.to_html(index=False, na_rep="unknown", float_format=lambda v: f"{v:.4g}")
+
+
+class Cascade:
+    """A simulated cascade (``workbench.cascade``): every policy, each signal's cross-validated choice, the
+    recommendation, charts and the code to ship; shows itself in Jupyter."""
+
+    def __init__(self, wb: Workbench, report: dict[str, Any]):
+        self.wb = wb
+        self.report = report  # the CLI's `cascade --json` object
+
+    def __repr__(self) -> str:
+        return f"<cascade of run {self.report['run_id']}: {self.report['reason']}>"
+
+    @property
+    def recommended(self) -> dict[str, Any] | None:
+        """The cheapest policy whose held-out accuracy reaches the goal (None, with ``report["reason"]``, if none)."""
+        return self.report["recommended"]
+
+    @property
+    def policies(self) -> pd.DataFrame:
+        """Every policy (signal x threshold x cheap calls) with its in-sample figures."""
+        import pandas as pd
+
+        return pd.DataFrame(self.report["policies"])
+
+    @property
+    def selected(self) -> pd.DataFrame:
+        """Per signal and number of cheap calls: the threshold chosen, in-sample and held-out figures side by side."""
+        import pandas as pd
+
+        rows = [
+            {
+                "signal": c["signal"],
+                "cheap_calls": c["cheap_calls_per_sample"],
+                "threshold": c["threshold"],
+                "escalation_rate": c["in_sample"]["escalation_rate"],
+                "accuracy_in_sample": c["in_sample"]["accuracy"],
+                "accuracy_held_out": c["held_out"]["accuracy"],
+                "cost_per_1k_usd": c["in_sample"]["cost_per_1k_usd"],
+            }
+            for c in self.report["selected"]
+        ]
+        return pd.DataFrame(rows)
+
+    def chart(self, kind: str = "cost") -> alt.TopLevelMixin:
+        """cost (policies beside the single cells), calibration (reliability) or coverage."""
+        from workbench import charts_cascade
+
+        if kind == "cost":
+            return charts_cascade.cascade_cost_accuracy(self.report)
+        if kind == "calibration":
+            return charts_cascade.reliability_chart(self.report)
+        if kind == "coverage":
+            return charts_cascade.coverage_chart(self.report)
+        raise InputError(f"unknown cascade chart {kind!r}; one of cost, calibration, coverage")
+
+    def export(self, fmt: str = "python", policy: dict[str, Any] | None = None) -> str:
+        """The recommended (or given) policy as Python or TypeScript code."""
+        return self.wb.cascade_code(self.report, fmt, policy)
+
+    def _repr_html_(self) -> str:
+        head = f"<p><b>Cascade of run {self.report['run_id']}</b> · {html.escape(str(self.report['reason']))}</p>"
+        return head + self.selected.to_html(index=False, na_rep="unknown", float_format=lambda v: f"{v:.4g}")
 
 
 class _ProgressBar:
