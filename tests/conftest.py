@@ -24,7 +24,8 @@ TEST_KEY = "sk-test-not-real"
 # tests pin the contract, whatever the code's own list says.
 SWEEP_CELL_CONTRACT = [
     "model",
-    "temperature",
+    "reasoning_effort",  # null for cells sent without one (models that do not reason, or their default)
+    "temperature",  # null for cells sent without one
     "n",
     "accuracy",
     "macro_f1",
@@ -33,6 +34,8 @@ SWEEP_CELL_CONTRACT = [
     "prompt_tokens",
     "cached_tokens",
     "completion_tokens",
+    "reasoning_tokens",  # part of completion_tokens, billed as output
+    "cut_off",  # answers left empty because reasoning used the whole length cap
     "cost_usd",
     "latency_p50_ms",
     "latency_p95_ms",

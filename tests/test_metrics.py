@@ -490,6 +490,7 @@ def test_build_report_is_strict_json(hand: pd.DataFrame) -> None:
     assert report["pareto"] == [
         {
             "model": "nano",
+            "reasoning_effort": None,
             "temperature": 0.0,
             "prompt_version_id": 1,
             "prompt_name": "prompt1",

@@ -1,7 +1,8 @@
 """Scores of a run: per-cell accuracy, macro-F1, per-class report, confusion, consistency, costs, paired tests.
 
 Input is the *results frame* of ``storage.results.results_frame`` (one row per run item) and the
-labels of each prompt version. A *cell* is ``(prompt_version_id, model, temperature)``. A row whose
+labels of each prompt version. A *cell* is ``(prompt_version_id, model, reasoning_effort,
+temperature)`` (effort None: none was sent; temperature None: none was sent). A row whose
 ``predicted`` is None is not an answer (an error, or still pending) and is left out of every score.
 
 Everything is vectorised (groupby, bincount, matrix products): the work per response is numpy's,
@@ -28,6 +29,7 @@ import pandas as pd
 
 from workbench import formatting as fmt
 from workbench.errors import InputError
+from workbench.pricing import EFFORTS
 from workbench.scoring import UNPARSED
 from workbench.stats import (
     Z95,
@@ -40,7 +42,7 @@ from workbench.stats import (
 )
 from workbench.target import annotate, check_target, check_volume, choose, per_month
 
-CELL = ["prompt_version_id", "model", "temperature"]
+CELL = ["prompt_version_id", "model", "reasoning_effort", "temperature"]
 REQUIRED = [
     *CELL,
     "prompt_name",
@@ -59,6 +61,23 @@ REQUIRED = [
 ]
 TOKENS = ["prompt_tokens", "cached_tokens", "completion_tokens"]
 SIGNIFICANCE = 0.05
+
+
+def _with_effort(frame: pd.DataFrame) -> pd.DataFrame:
+    """The frame with ``reasoning_effort`` as an ordered category (lowest effort first) and the
+    reasoning columns present (frames from before efforts have none: no effort was sent)."""
+    extra = {c: None for c in ("reasoning_effort", "reasoning_tokens", "finish_reason") if c not in frame.columns}
+    if extra:
+        frame = frame.assign(**extra)
+    if not isinstance(frame["reasoning_effort"].dtype, pd.CategoricalDtype):
+        frame = frame.assign(
+            reasoning_effort=pd.Categorical(frame["reasoning_effort"], categories=list(EFFORTS), ordered=True)
+        )
+    return frame
+
+
+def _effort(value: Any) -> str | None:
+    return None if value is None or pd.isna(value) else str(value)
 
 
 def _require(frame: pd.DataFrame, columns: list[str]) -> None:
@@ -102,9 +121,10 @@ def _by_sample(p: _Prepared) -> _BySample:
 
 
 def _prepare(frame: pd.DataFrame, labels: Mapping[int, list[str]]) -> _Prepared:
+    frame = _with_effort(frame)
     _require(frame, REQUIRED)
     frame = frame.reset_index(drop=True)
-    grouped = frame.groupby(CELL, sort=True, dropna=False)
+    grouped = frame.groupby(CELL, sort=True, dropna=False, observed=True)
     cell = grouped.ngroup().to_numpy()
     label = "prompt_label" if "prompt_label" in frame.columns else "prompt_name"
     cells = grouped.agg(prompt_name=("prompt_name", "first"), prompt_label=(label, "first")).reset_index()
@@ -139,6 +159,7 @@ def _num(value: Any) -> float | None:
 def _key(row: Mapping[str, Any]) -> dict[str, Any]:
     return {
         "model": row["model"],
+        "reasoning_effort": _effort(row.get("reasoning_effort")),
         "temperature": _num(row["temperature"]),
         "prompt_version_id": int(row["prompt_version_id"]),
         "prompt_name": row["prompt_name"],
@@ -147,17 +168,22 @@ def _key(row: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _same(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
-    return all(a[k] == b[k] for k in ("model", "temperature", "prompt_version_id"))
+    return all(a[k] == b[k] for k in ("model", "temperature", "prompt_version_id")) and _effort(
+        a.get("reasoning_effort")
+    ) == _effort(b.get("reasoning_effort"))
 
 
 def cell_name(cell: Mapping[str, Any], with_prompt: bool = False) -> str:
-    """``model @ T`` (``prompt v2 · model @ T`` when several prompt versions are compared): the label of a cell.
+    """``model @ T`` (``model (effort) @ T`` for a cell sent with a reasoning effort; ``prompt v2 · …`` when
+    several prompt versions are compared): the label of a cell.
 
     The prompt is named by its version label (``name v2``, with its note when it has one), so two
     versions of one prompt are told apart wherever a cell is named.
     """
     t = cell["temperature"]
-    name = f"{cell['model']} @ {'default' if t is None or pd.isna(t) else f'{t:g}'}"
+    effort = _effort(cell.get("reasoning_effort"))
+    model = f"{cell['model']} ({effort})" if effort else str(cell["model"])
+    name = f"{model} @ {'default' if t is None or pd.isna(t) else f'{t:g}'}"
     return f"{cell.get('prompt_label') or cell['prompt_name']} · {name}" if with_prompt else name
 
 
@@ -197,11 +223,18 @@ def _cells(p: _Prepared) -> list[dict[str, Any]]:
     by = pd.Series(p.cell)
     errors = (~answered & f["error"].notna().to_numpy()).astype(np.int64)
     reused = answered & f["reused"].astype("boolean").fillna(False).to_numpy(dtype=bool)
+    empty = f["output"].fillna("").astype(str).str.strip().eq("") if "output" in f.columns else False
+    cut_off = answered & (f["finish_reason"] == "length").to_numpy(dtype=bool) & np.asarray(empty, dtype=bool)
     sums = (
         pd.DataFrame(
             {
                 "errors": errors,
                 "reused": reused.astype(np.int64),
+                "cut_off": cut_off.astype(np.int64),
+                "reasoning_tokens": pd.to_numeric(f["reasoning_tokens"])
+                .where(answered)
+                .fillna(0)
+                .to_numpy(dtype=np.int64),
                 "unknown": (answered & f["cost_usd"].isna().to_numpy()).astype(np.int64),
                 **{t: pd.to_numeric(f[t]).where(answered).fillna(0).to_numpy(dtype=np.int64) for t in TOKENS},
             }
@@ -239,6 +272,7 @@ def _cells(p: _Prepared) -> list[dict[str, Any]]:
         out.append(
             {
                 "model": row["model"],
+                "reasoning_effort": _effort(row["reasoning_effort"]),
                 "temperature": _num(row["temperature"]),
                 "n": n,
                 "accuracy": correct / n if n else None,
@@ -246,6 +280,8 @@ def _cells(p: _Prepared) -> list[dict[str, Any]]:
                 "unparsed": int(sub[:, p.kmax].sum()),
                 "errors": int(sums.at[c, "errors"]),
                 **{t: int(sums.at[c, t]) for t in TOKENS},
+                "reasoning_tokens": int(sums.at[c, "reasoning_tokens"]),
+                "cut_off": int(sums.at[c, "cut_off"]),  # empty answers that hit the length cap while reasoning
                 "cost_usd": cost,
                 "latency_p50_ms": _num(lat.at[c, 0.5]) if n else None,
                 "latency_p95_ms": _num(lat.at[c, 0.95]) if n else None,
@@ -283,7 +319,7 @@ def _cells(p: _Prepared) -> list[dict[str, Any]]:
 
 
 def cell_summaries(frame: pd.DataFrame, labels: Mapping[int, list[str]]) -> list[dict[str, Any]]:
-    """One dict per cell, in (prompt_version_id, model, temperature) order: the sweep JSON contract."""
+    """One dict per cell, in (prompt_version_id, model, effort, temperature) order: the sweep JSON contract."""
     return _cells(_prepare(frame, labels))
 
 
@@ -465,7 +501,16 @@ def recommend(
             f"vs {fmt.percent(best['accuracy'])} for {name(best)}, at {fmt.money(rec['cost_per_1k_usd'])} vs "
             f"{fmt.money(best['cost_per_1k_usd'])} per 1,000 items{at_volume}{test}"
         )
-    fields = ("model", "temperature", "prompt_version_id", "prompt_name", "prompt_label", "accuracy", "cost_per_1k_usd")
+    fields = (
+        "model",
+        "reasoning_effort",
+        "temperature",
+        "prompt_version_id",
+        "prompt_name",
+        "prompt_label",
+        "accuracy",
+        "cost_per_1k_usd",
+    )
     return {
         **{k: rec.get(k, rec["prompt_name"] if k == "prompt_label" else None) for k in fields},
         "best": {k: best.get(k, best["prompt_name"] if k == "prompt_label" else None) for k in fields},
@@ -533,6 +578,7 @@ SAMPLE_COLUMNS = [
     "prompt_version_id",
     "prompt_name",
     "model",
+    "reasoning_effort",
     "temperature",
     "sample_index",
     "repeat",
@@ -558,6 +604,7 @@ def _correct(frame: pd.DataFrame) -> pd.Series:
 
 def per_sample(frame: pd.DataFrame) -> pd.DataFrame:
     """One row per run item, ordered by cell, sample and repeat (the samples CSV)."""
+    frame = _with_effort(frame)
     _require(frame, [c for c in SAMPLE_COLUMNS if c != "correct"])
     columns = [*SAMPLE_COLUMNS[:2], "prompt_label", *SAMPLE_COLUMNS[2:]] if "prompt_label" in frame else SAMPLE_COLUMNS
     out = frame.assign(correct=_correct(frame))[columns]
@@ -580,9 +627,10 @@ def disagreements(frame: pd.DataFrame) -> pd.DataFrame:
     cell has no answer for the sample). Columns are named ``model @ T`` (prefixed by the prompt
     version's label when the run compares several prompt versions).
     """
+    frame = _with_effort(frame)
     _require(frame, [*CELL, "prompt_name", "sample_index", "repeat", "gold", "predicted", "variables"])
     hard = pd.Index(hard_set(frame))
-    grouped = frame.groupby(CELL, sort=True, dropna=False)
+    grouped = frame.groupby(CELL, sort=True, dropna=False, observed=True)
     label = "prompt_label" if "prompt_label" in frame.columns else "prompt_name"
     cells = grouped.agg(prompt_name=("prompt_name", "first"), prompt_label=(label, "first")).reset_index()
     several = cells["prompt_version_id"].nunique() > 1
@@ -610,11 +658,16 @@ def samples_for(
     frame: pd.DataFrame, cell: Mapping[str, Any], gold: str | None = None, predicted: str | None = None
 ) -> pd.DataFrame:
     """The answered rows of one cell (a confusion-matrix square when ``gold``/``predicted`` are given)."""
+    frame = _with_effort(frame)
     _require(frame, [*CELL, "sample_index", "repeat", "gold", "predicted", "output", "variables"])
     missing = [k for k in ("model", "temperature") if k not in cell]
     if missing:
         raise InputError(f"cell is missing {', '.join(missing)}")
     mask = frame["predicted"].notna() & (frame["model"] == cell["model"])
+    if "reasoning_effort" in cell:
+        effort = _effort(cell["reasoning_effort"])
+        efforts = frame["reasoning_effort"]
+        mask &= efforts.isna() if effort is None else (efforts == effort).fillna(False).to_numpy(dtype=bool)
     t = cell["temperature"]
     temps = frame["temperature"].astype(float)
     mask &= temps.isna() if t is None else np.isclose(temps, float(t), rtol=0, atol=1e-9)

@@ -23,7 +23,9 @@ from workbench.errors import InputError
 PER = Decimal(1_000_000)
 # gpt-4.1-nano-2025-04-14 -> gpt-4.1-nano ; gpt-4o-2024-08-06 -> gpt-4o
 _SNAPSHOT = re.compile(r"^(?P<family>.+?)-(?:\d{4}-\d{2}-\d{2}|\d{4})$")
-RULES = ("always", "never", "effort_none")  # when a model takes temperature / logprobs
+RULES = ("always", "never", "effort_none")
+# Every reasoning effort OpenAI's chat completions know, lowest first (each model takes some of them).
+EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh", "max")  # when a model takes temperature / logprobs
 DELIVERY = ("standard", "flex", "batch")
 RETIRING_DAYS = 60  # a model shutting down within this many days gets a warning (and is no default)
 

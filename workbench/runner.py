@@ -34,6 +34,7 @@ from workbench.errors import (
     AuthError,
     CellRequestError,
     ModelNotFoundError,
+    ModelUnavailableError,
     ProviderError,
     ServerUnreachableError,
     TransientError,
@@ -398,6 +399,13 @@ class Runner:
 
     def _on_fatal(self, error: ProviderError, call: PlannedCall, item_id: int) -> None:
         if isinstance(error, ModelNotFoundError):
+            info = self.catalog.lookup(call.model)
+            if info is not None and info.retired() and not isinstance(error, ModelUnavailableError):
+                error = ModelNotFoundError(
+                    f"{call.model} is retired (shut down on {info.shutdown}"
+                    + (f"; OpenAI suggests {info.replacement}" if info.replacement else "")
+                    + f"): {error}"
+                )
             with self._lock:
                 self._stopped_models.setdefault(call.model, str(error))
             self._queue.put(Failure(item_id, str(error), 1, call.key))

@@ -229,13 +229,23 @@ def prepare_sweep(
     concurrency: int = 8,
     new_run: bool = False,
     logprobs: bool = False,
+    efforts: Sequence[str] = (),
 ) -> Prepared:
     """Plan and estimate a sweep for ``actor`` and decide whether it may start (nothing is called).
 
-    ``logprobs``: ask the models that return them for logprobs (the cascade's logprob signal)."""
+    ``logprobs``: ask the models that return them for logprobs (the cascade's logprob signal).
+    ``efforts``: reasoning efforts to compare (empty: each reasoning model at its default)."""
     require_role(actor)
     plan = wb.plan(
-        prompts, samples, models, temperatures, repeats, source=source, created_by=actor.id, logprobs=logprobs
+        prompts,
+        samples,
+        models,
+        temperatures,
+        repeats,
+        source=source,
+        created_by=actor.id,
+        logprobs=logprobs,
+        efforts=efforts,
     )
     prepared = Prepared(
         plan,

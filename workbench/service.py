@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -19,7 +20,7 @@ from sqlalchemy.engine import Engine
 from workbench import formatting as fmt
 from workbench.config import Settings
 from workbench.datasets import SampleSet
-from workbench.errors import BudgetError, InputError
+from workbench.errors import BudgetError, InputError, WorkbenchError
 from workbench.local import NO_MODEL_HELP, LocalModel, configured_names, local_models, runnable
 from workbench.local.server import SERVERS, LocalServers
 from workbench.pricing import Catalog, usd
@@ -31,6 +32,7 @@ from workbench.storage import make_engine
 from workbench.storage import repository as repo
 from workbench.storage.liveness import is_live
 from workbench.storage.models import Run
+from workbench.suggest import did_you_mean
 from workbench.sweep import Plan, build_plan, estimate
 
 # The sweep JSON contract's cell fields, plus which prompt version the cell belongs to.
@@ -38,6 +40,7 @@ SWEEP_CELL_KEYS = (
     "prompt_name",
     "prompt_version_id",
     "model",
+    "reasoning_effort",
     "temperature",
     "n",
     "accuracy",
@@ -47,12 +50,18 @@ SWEEP_CELL_KEYS = (
     "prompt_tokens",
     "cached_tokens",
     "completion_tokens",
+    "reasoning_tokens",
+    "cut_off",
     "cost_usd",
     "cost_per_1k_usd",
     "latency_p50_ms",
     "latency_p95_ms",
     "consistency",
 )
+
+
+OFFERED_TTL_S = 600.0
+_OFFERED: dict[str, tuple[float, list[str]]] = {}  # base URL -> (when, GET /v1/models ids)
 
 
 @dataclass
@@ -119,6 +128,42 @@ class Workbench:
                     f"other than OpenAI's){hint}"
                 )
 
+    def offered_models(self) -> list[str] | None:
+        """What OPENAI_BASE_URL lists (``GET /v1/models``), cached per server for 10 minutes; None when
+        it cannot be asked (no server set up) or does not answer."""
+        if not self.settings.remote_configured:
+            return None
+        key = self.settings.base_url.rstrip("/")
+        now = time.monotonic()
+        cached = _OFFERED.get(key)
+        if cached is not None and now - cached[0] < OFFERED_TTL_S:
+            return cached[1]
+        try:
+            offered = list(self.provider.list_models())
+        except WorkbenchError:
+            return None
+        _OFFERED[key] = (now, offered)
+        return offered
+
+    def model_warnings(self, models: Sequence[str]) -> list[str]:
+        """A warning for each remote model the server does not list, with the closest names it does."""
+        remote = [m for m in models if m not in self.local]
+        offered = self.offered_models() if remote else None
+        if not offered:
+            return []
+        listed = set(offered)
+        warnings = []
+        for model in remote:
+            info = self.catalog.lookup(model)
+            family = info.name if info is not None else model
+            if model in listed or (family in listed and model != family):
+                continue
+            warnings.append(
+                f"warning: {model} is not listed by {self.settings.base_url} (GET /v1/models)"
+                f"{did_you_mean(model, offered) or did_you_mean(model, self.catalog.models)}"
+            )
+        return warnings
+
     def endpoints(self, models: Sequence[str]) -> dict[str, str]:
         local = self.local
         return {model: local[model].endpoint for model in models if model in local}
@@ -135,18 +180,20 @@ class Workbench:
         source: str | None = None,
         created_by: str | None = None,
         logprobs: bool = False,
+        efforts: Sequence[str] = (),
     ) -> Plan:
         """Validate and store the prompt versions and samples, and return the plan.
 
         ``logprobs`` asks the models whose catalog entry says they return logprobs for them (the
-        cascade's ``logprob`` signal); it is part of the request body, so of the request key."""
+        cascade's ``logprob`` signal); it is part of the request body, so of the request key.
+        ``efforts``: the reasoning efforts to compare (empty: each reasoning model at its default)."""
         from workbench.sweep import check_compatible
 
         for prompt in prompts:
             check_compatible(prompt, samples)
         versions = [(repo.save_prompt_version(self.engine, p, created_by=created_by).id, p) for p in prompts]
         dataset = repo.save_dataset(self.engine, samples, source=source, created_by=created_by)
-        return build_plan(
+        plan = build_plan(
             versions,
             dataset.id,
             samples,
@@ -157,12 +204,15 @@ class Workbench:
             self.catalog,
             self.endpoints(models),
             logprobs,
+            list(efforts),
         )
+        plan.notes.extend(self.model_warnings(plan.models))
+        return plan
 
     def estimate(self, plan: Plan) -> dict[str, Any]:
         calls = plan.calls()
         stored = set(repo.stored_keys(self.engine, (c.key for c in calls)))
-        return estimate(plan, calls, stored)
+        return estimate(plan, calls, stored, repo.reasoning_history(self.engine))
 
     def check_budget(self, est: dict[str, Any], max_cost_usd: float | None) -> None:
         """Refuse, before any call, a plan whose new calls may cost more than ``max_cost_usd``."""
@@ -209,7 +259,8 @@ class Workbench:
                     )
         calls = plan.calls()
         items = [
-            repo.NewItem(c.prompt_version_id, c.sample_idx, c.model, c.temperature, c.repeat, c.key) for c in calls
+            repo.NewItem(c.prompt_version_id, c.sample_idx, c.model, c.temperature, c.repeat, c.key, c.reasoning_effort)
+            for c in calls
         ]
         run = Run(
             name=name or f"{', '.join(p.name for _, p in plan.prompts)} on {plan.samples.name}",
@@ -274,6 +325,7 @@ class Workbench:
             self.catalog,
             plan.get("endpoints"),
             bool(plan.get("logprobs")),
+            plan.get("efforts"),
         )
 
     # --- results -----------------------------------------------------------------------------
@@ -310,6 +362,9 @@ class Workbench:
         endpoints = json.loads(run.plan_json or "{}").get("endpoints")
         if endpoints:
             result["endpoints"] = endpoints  # where local models' calls went
+        notes = cut_off_notes(cells)
+        if notes:
+            result["notes"] = notes
         if result["error"] is None:
             result.pop("error")
         return result
@@ -354,6 +409,18 @@ class Workbench:
         prompts = {p["id"]: repo.get_prompt_version(self.engine, p["id"])[1] for p in plan["prompts"]}
         asked = {m for m in plan["models"] if plan.get("logprobs") and logprobs_supported(self.catalog, m)}
         return render_cascade(spec_from_report(report, prompts, asked, policy), fmt)
+
+
+def cut_off_notes(cells: Sequence[dict[str, Any]]) -> list[str]:
+    """One line per cell whose answers were cut off by reasoning (empty content, finish ``length``)."""
+    from workbench.metrics import cell_name
+
+    return [
+        f"{cell['cut_off']} answer(s) of {cell_name(cell)} were cut off by reasoning (empty answer, finish length): "
+        "the reasoning used the whole max_completion_tokens; raise it in the prompt's params or lower the effort"
+        for cell in cells
+        if cell.get("cut_off")
+    ]
 
 
 def _run_base_url(plan: Plan) -> str:

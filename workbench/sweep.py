@@ -1,8 +1,11 @@
-"""Sweep plans: prompt versions x models x temperatures x samples x repeats, and their estimates.
+"""Sweep plans: prompt versions x models x efforts x temperatures x samples x repeats, and estimates.
 
-A plan is checked before anything is spent: temperatures in 0-2, every template variable present
-in the samples, every gold label one of the prompt's labels. Models that take no temperature
-(reasoning models, per the catalog) get one cell without it instead of a grid of identical calls.
+A plan is checked before anything is spent: temperatures in 0-2, efforts known, every template
+variable present in the samples, every gold label one of the prompt's labels. Only cells the
+catalog says the model accepts are built, so no request it would refuse is ever sent: reasoning
+efforts only for reasoning models and only the efforts each takes; temperatures only where the
+model takes one (GPT-6 at effort ``none``, never GPT-5, always non-reasoning models). What is
+left out is said in the plan's notes. A model missing from the catalog is sent what was asked.
 """
 
 from __future__ import annotations
@@ -13,12 +16,13 @@ import re
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
+from urllib.parse import urlsplit
 
-from workbench.chat import request_body, request_key
+from workbench.chat import refused_params, request_body, request_key
 from workbench.datasets import SampleSet, some
 from workbench.errors import InputError
 from workbench.label_check import looks_like_free_text, rows_text, unknown_labels
-from workbench.pricing import Catalog, cost, usd
+from workbench.pricing import EFFORTS, Catalog, ModelInfo, cost, usd
 from workbench.promptfile import PromptFile
 from workbench.redaction import redact_url
 from workbench.suggest import did_you_mean
@@ -40,6 +44,7 @@ class PlannedCall:
     body: dict[str, Any]
     key: str
     endpoint: str  # the server as the key and the stored answer name it (see Plan.endpoint)
+    reasoning_effort: str | None = None  # as sent; None: not sent (not a reasoning model, or its default)
 
 
 @dataclass
@@ -54,6 +59,7 @@ class Plan:
     catalog: Catalog
     endpoints: dict[str, str] = field(default_factory=dict)  # local model -> its endpoint
     logprobs: bool = False  # ask models that return them for logprobs (LOGPROBS_PARAMS)
+    efforts: list[str] = field(default_factory=list)  # reasoning efforts asked for (empty: each model's default)
     notes: list[str] = field(default_factory=list)
     _calls: list[PlannedCall] | None = field(default=None, init=False, repr=False, compare=False)
 
@@ -61,11 +67,12 @@ class Plan:
         """Where ``model``'s calls go: its local endpoint, else the plan's base URL."""
         return self.endpoints.get(model, self.base_url)
 
+    def cell_settings(self, model: str) -> list[tuple[str | None, float | None]]:
+        """The (effort, temperature) of each of ``model``'s cells: only what the catalog says it accepts."""
+        return cell_settings(self.catalog.lookup(model), self.efforts, self.temperatures)
+
     def cell_temperatures(self, model: str) -> list[float | None]:
-        info = self.catalog.lookup(model)
-        if info is not None and not info.temperature:
-            return [None]
-        return list(self.temperatures)
+        return list(dict.fromkeys(t for _, t in self.cell_settings(model)))
 
     def wants_logprobs(self, model: str, effort: str | None = None) -> bool:
         """Whether ``model``'s calls (at ``effort``) carry the logprobs opt-in: asked for, and the catalog says
@@ -75,7 +82,7 @@ class Plan:
     @property
     def size(self) -> int:
         """How many calls :meth:`calls` holds, counted without building them."""
-        cells = sum(len(self.cell_temperatures(model)) for model in self.models)
+        cells = sum(len(self.cell_settings(model)) for model in self.models)
         return len(self.prompts) * cells * len(self.samples.samples) * self.repeats
 
     def calls(self) -> list[PlannedCall]:
@@ -89,15 +96,19 @@ class Plan:
         for version_id, prompt in self.prompts:
             for model in self.models:
                 endpoint = self.endpoint(model)
-                extra = LOGPROBS_PARAMS if self.wants_logprobs(model) else {}
-                for temperature in self.cell_temperatures(model):
+                info = self.catalog.lookup(model)
+                for effort, temperature in self.cell_settings(model):
+                    extra = LOGPROBS_PARAMS if self.wants_logprobs(model, effort) else {}
                     for sample in self.samples.samples:
-                        body = request_body(prompt, model, temperature, sample.variables)
+                        body = request_body(prompt, model, temperature, sample.variables, effort, info)
                         body.update(extra)
+                        sent = body.get("reasoning_effort")
                         for repeat in range(self.repeats):
                             key = request_key(endpoint, body, repeat)
                             out.append(
-                                PlannedCall(version_id, sample.index, model, temperature, repeat, body, key, endpoint)
+                                PlannedCall(
+                                    version_id, sample.index, model, temperature, repeat, body, key, endpoint, sent
+                                )
                             )
         return out
 
@@ -112,6 +123,8 @@ class Plan:
             "repeats": self.repeats,
             "base_url": self.base_url,
         }
+        if self.efforts:  # only then: plans without efforts keep the hash they always had
+            described["efforts"] = self.efforts
         used = {model: self.endpoints[model] for model in self.models if model in self.endpoints}
         if used:  # only then: plans without local models keep the hash they always had
             described["endpoints"] = used
@@ -129,6 +142,101 @@ def logprobs_supported(catalog: Catalog, model: str, effort: str | None = None) 
     not asked."""
     info = catalog.lookup(model)
     return info is not None and info.takes_logprobs(effort)
+
+
+def cell_settings(
+    info: ModelInfo | None, efforts: list[str], temperatures: list[float]
+) -> list[tuple[str | None, float | None]]:
+    """(effort, temperature) pairs a model accepts, from the efforts and temperatures asked for.
+
+    A model missing from the catalog, or one that does not reason, gets every temperature and no
+    effort. A reasoning model gets the asked efforts it takes (its default, not sent, when none
+    were asked or it takes none of them) and, at each, the temperatures if it takes a temperature
+    there, else one cell without.
+    """
+    if info is None or not info.reasoning:
+        takes = info is None or info.takes_temperature(None)
+        return [(None, t) for t in temperatures] if takes else [(None, None)]
+    chosen: list[str | None] = [e for e in efforts if e in info.efforts] or [None]
+    out: list[tuple[str | None, float | None]] = []
+    for effort in chosen:
+        if info.takes_temperature(effort):
+            out += [(effort, t) for t in temperatures]
+        else:
+            out.append((effort, None))
+    return out
+
+
+def effort_notes(model: str, info: ModelInfo | None, efforts: list[str], temperatures: list[float]) -> list[str]:
+    """What the planner left out for ``model`` and why, one line each."""
+    if info is None:
+        return []
+    if not info.reasoning:
+        return []
+    notes = []
+    left_out = [e for e in efforts if e not in info.efforts]
+    kept = [e for e in efforts if e in info.efforts]
+    if left_out:
+        also = f"; it runs at its default effort ({info.default_effort})" if not kept else ""
+        notes.append(
+            f"{model} does not take effort {', '.join(left_out)} (it takes {', '.join(info.efforts)}): left out{also}"
+        )
+    without = [e or f"default ({info.default_effort})" for e in (kept or [None]) if not info.takes_temperature(e)]
+    if without and temperatures and (len(temperatures) > 1 or temperatures != [1.0]):
+        where = "any effort" if info.temperature_rule == "never" else "effort none only"
+        notes.append(
+            f"{model} takes temperature at {where}: effort {', '.join(without)} runs once without a temperature"
+        )
+    return notes
+
+
+OPENAI_HOST = "api.openai.com"
+
+
+def lifecycle_notes(models: list[str], catalog: Catalog, base_url: str, local: set[str]) -> list[str]:
+    """Warnings for models shutting down within 60 days; on OpenAI's own URL a shut-down model is refused.
+
+    Other servers (gateways, proxies, Azure) may still serve a model OpenAI shut down, so there it is
+    tried, and a "model not found" stops its cells with the same words (see the runner).
+    """
+    notes = []
+    on_openai = urlsplit(base_url).hostname == OPENAI_HOST
+    for model in models:
+        info = catalog.lookup(model)
+        if info is None or model in local or not info.shutdown:
+            continue
+        if info.retired():
+            if on_openai:
+                raise InputError(f"{model} is retired: it {info.lifecycle_text()}; choose another model")
+            notes.append(f"warning: {model} {info.lifecycle_text()} at OpenAI; it is tried on {base_url}")
+        elif info.retiring():
+            notes.append(f"warning: {model} {info.lifecycle_text()} (in {info.days_left()} days)")
+    return notes
+
+
+def parse_efforts(text: str | None) -> list[str]:
+    """``"none,low"`` -> ``["none", "low"]``; an unknown effort is an error naming the known ones."""
+    efforts = [e.strip().lower() for e in str(text or "").split(",") if e.strip()]
+    for effort in efforts:
+        if effort not in EFFORTS:
+            raise InputError(f"effort {effort!r} is not a reasoning effort (known: {', '.join(EFFORTS)})")
+    return list(dict.fromkeys(efforts))
+
+
+def check_efforts(efforts: list[str], models: list[str], catalog: Catalog) -> list[str]:
+    """Refuse an effort no chosen model takes, naming what each chosen model takes; notes otherwise."""
+    efforts = parse_efforts(",".join(efforts))
+    if not efforts:
+        return []
+    infos = {m: catalog.lookup(m) for m in models}
+    reasoning = {m: i for m, i in infos.items() if i is not None and i.reasoning}
+    if not reasoning:
+        return [f"--efforts {','.join(efforts)} ignored: none of the chosen models reasons (efforts do not apply)"]
+    for effort in efforts:
+        if not any(effort in info.efforts for info in reasoning.values()):
+            takes = "; ".join(f"{m} takes {', '.join(i.efforts)}" for m, i in reasoning.items())
+            raise InputError(f"no chosen model takes effort {effort!r}: {takes}")
+    return []
 
 
 def check_temperatures(values: list[float]) -> list[float]:
@@ -210,9 +318,11 @@ def build_plan(
     catalog: Catalog,
     endpoints: dict[str, str] | None = None,
     logprobs: bool = False,
+    efforts: list[str] | None = None,
 ) -> Plan:
     """A checked plan; ``endpoints`` names where local models' calls go (others go to ``base_url``);
-    ``logprobs`` asks the models that return them for logprobs (a note names the others)."""
+    ``logprobs`` asks the models that return them for logprobs (a note names the others); ``efforts``
+    are the reasoning efforts to compare (empty: each reasoning model at its default)."""
     if not prompts:
         raise InputError("give at least one prompt")
     if repeats < 1:
@@ -231,6 +341,9 @@ def build_plan(
         {model: redact_url(endpoint) for model, endpoint in (endpoints or {}).items()},
         bool(logprobs),
     )
+    plan.notes.extend(lifecycle_notes(plan.models, catalog, plan.base_url, set(plan.endpoints)))
+    plan.notes.extend(check_efforts(list(efforts or []), plan.models, catalog))
+    plan.efforts = parse_efforts(",".join(efforts or []))
     if plan.size > MAX_PLAN_CALLS:  # refused before a single call (or its request key) is built
         raise InputError(
             f"this plan has {plan.size:,} calls ({len(plan.prompts)} prompt(s) x {len(samples.samples):,} samples x "
@@ -238,20 +351,38 @@ def build_plan(
             f"{repeats:,} repeats); a run holds at most {MAX_PLAN_CALLS:,}: use fewer samples, cells or repeats"
         )
     for model in plan.models:
-        if plan.logprobs and not plan.wants_logprobs(model):
+        if plan.logprobs and not any(plan.wants_logprobs(model, e) for e, _ in plan.cell_settings(model)):
             plan.notes.append(f"{model} does not return logprobs (per the catalog): its calls are sent without them")
         info = catalog.lookup(model)
         if info is None:
             plan.notes.append(
-                f"{model}: not in the price catalog, so its cost is unknown{did_you_mean(model, catalog.models)}"
+                f"{model}: not in the price catalog, so its cost is unknown{did_you_mean(model, catalog.models)} "
+                "(add it in a file named by WORKBENCH_CATALOG)"
             )
         elif info.local:
             plan.notes.append(
                 f"{model}: local model, no charge; its token counts here use OpenAI's tokenizer (o200k_base), "
                 "not its own"
             )
+        elif info.reasoning:
+            plan.notes.extend(effort_notes(model, info, plan.efforts, plan.temperatures))
         elif not info.temperature and len(plan.temperatures) > 1:
             plan.notes.append(f"{model} does not accept temperature: one cell without it")
+        if info is not None:
+            for _, prompt in prompts:
+                for effort in {e for e, _ in plan.cell_settings(model)}:
+                    dropped = refused_params(prompt.params, info, effort)
+                    if dropped:
+                        at = f" at effort {effort}" if effort else ""
+                        plan.notes.append(
+                            f"{model} refuses {', '.join(dropped)}{at}: prompt {prompt.name!r} is sent without them"
+                        )
+                if "max_tokens" in prompt.params and info.max_tokens_param == "max_completion_tokens":
+                    plan.notes.append(
+                        f"{model} takes max_completion_tokens, not max_tokens: prompt {prompt.name!r}'s max_tokens is "
+                        "sent as max_completion_tokens (reasoning tokens count against it)"
+                    )
+    plan.notes = list(dict.fromkeys(plan.notes))
     return plan
 
 
@@ -262,12 +393,55 @@ def estimated_completion_tokens(prompt: PromptFile) -> int:
     return min(longest, int(cap)) if cap else longest
 
 
-def estimate(plan: Plan, calls: list[PlannedCall] | None = None, stored: set[str] | None = None) -> dict[str, Any]:
+# Reasoning tokens per call assumed when this database has seen none for a model and effort:
+# a stated range (the upper end is priced, so an estimate without history errs high).
+REASONING_RANGE = {
+    "none": (0, 0),
+    "minimal": (0, 100),
+    "low": (50, 600),
+    "medium": (200, 2_000),
+    "high": (1_000, 8_000),
+    "xhigh": (2_000, 16_000),
+    "max": (4_000, 32_000),
+}
+
+
+def estimated_reasoning_tokens(
+    info: ModelInfo | None, effort: str | None, history: dict[tuple[str, str | None], float] | None, model: str
+) -> tuple[int, str | None]:
+    """(reasoning tokens per call to price, where that figure comes from) for one cell.
+
+    From the mean this database has stored for the model at that effort when it has one, else the
+    upper end of a stated range; (0, None) for models that do not reason.
+    """
+    if info is None or not info.reasoning:
+        return 0, None
+    level = effort or info.default_effort or "medium"
+    seen = (history or {}).get((model, effort))
+    if seen is not None:
+        mean = round(seen)
+        return mean, f"{model} at effort {level}: ~{mean:,} reasoning tokens per call, the mean stored here"
+    low, high = REASONING_RANGE.get(level, (0, 32_000))
+    if high == 0:
+        return 0, None
+    return high, (
+        f"{model} at effort {level}: no answers stored yet, reasoning assumed {low:,}-{high:,} tokens per call "
+        "(the upper end is priced: an estimate)"
+    )
+
+
+def estimate(
+    plan: Plan,
+    calls: list[PlannedCall] | None = None,
+    stored: set[str] | None = None,
+    history: dict[tuple[str, str | None], float] | None = None,
+) -> dict[str, Any]:
     """The estimate contract: calls, est_total_usd and per-model prompt/completion tokens and cost.
 
     Prompt tokens are exact (tiktoken, cookbook rule) for every call; completion tokens are an
-    estimate. ``stored`` keys are already paid for: they are counted in ``stored`` and excluded from
-    ``est_new_usd``.
+    estimate, and so are reasoning tokens (see :func:`estimated_reasoning_tokens`; ``history`` maps
+    (model, effort sent) to the mean reasoning tokens this database has stored). ``stored`` keys are
+    already paid for: they are counted in ``stored`` and excluded from ``est_new_usd``.
     """
     calls = plan.calls() if calls is None else calls
     stored = stored or set()
@@ -277,6 +451,7 @@ def estimate(plan: Plan, calls: list[PlannedCall] | None = None, stored: set[str
     counts = dict(zip(unique, count_chat_many(unique.values()), strict=True))
     completion = {vid: estimated_completion_tokens(p) for vid, p in plan.prompts}
     per_model: dict[str, dict[str, Any]] = {}
+    bases: dict[str, None] = {}  # where each reasoning estimate comes from, in order
     for call, message_key in zip(calls, message_keys, strict=True):
         entry = per_model.setdefault(
             call.model,
@@ -286,17 +461,23 @@ def estimate(plan: Plan, calls: list[PlannedCall] | None = None, stored: set[str
                 "stored": 0,
                 "prompt_tokens": 0,
                 "est_completion_tokens": 0,
+                "est_reasoning_tokens": 0,
                 "_cost": Decimal(0),
                 "_new_cost": Decimal(0),
                 "_known": plan.catalog.lookup(call.model) is not None,
             },
         )
         prompt_tokens = counts[message_key]
-        completion_tokens = completion[call.prompt_version_id]
+        info = plan.catalog.lookup(call.model)
+        thinking, basis = estimated_reasoning_tokens(info, call.reasoning_effort, history, call.model)
+        if basis:
+            bases.setdefault(basis)
+        completion_tokens = completion[call.prompt_version_id] + thinking
         entry["calls"] += 1
         entry["prompt_tokens"] += prompt_tokens
         entry["est_completion_tokens"] += completion_tokens
-        price = cost(plan.catalog.lookup(call.model), prompt_tokens, 0, completion_tokens)
+        entry["est_reasoning_tokens"] += thinking
+        price = cost(info, prompt_tokens, 0, completion_tokens)
         if price is not None:
             entry["_cost"] += price
             if call.key not in stored:
@@ -328,8 +509,9 @@ def estimate(plan: Plan, calls: list[PlannedCall] | None = None, stored: set[str
         "est_new_usd": usd(total_new) if all_known else None,
         "cost_known": all_known,
         "models": models,
-        "notes": list(plan.notes),
+        "notes": list(plan.notes) + list(bases),
         "estimate": (
-            "prompt tokens are exact (tiktoken o200k_base, cookbook rule); completion tokens and cost are estimates"
+            "prompt tokens are exact (tiktoken o200k_base, cookbook rule); completion tokens (reasoning tokens "
+            "included) and cost are estimates"
         ),
     }

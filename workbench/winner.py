@@ -26,33 +26,45 @@ def winner(cells: list[dict[str, Any]]) -> dict[str, Any]:
     return min(answered, key=key)
 
 
-def pick(cells: list[dict[str, Any]], model: str | None, temperature: float | None) -> dict[str, Any]:
-    """The named cell, or the winner when neither model nor temperature is given."""
-    if model is None and temperature is None:
+def pick(
+    cells: list[dict[str, Any]], model: str | None, temperature: float | None, effort: str | None = None
+) -> dict[str, Any]:
+    """The named cell, or the winner when neither model, temperature nor effort is given.
+
+    ``effort`` is a reasoning effort, or ``"default"`` for cells sent without one.
+    """
+    if model is None and temperature is None and effort is None:
         return winner(cells)
     chosen = [
         c
         for c in cells
         if (model is None or c["model"] == model)
         and (temperature is None or (c["temperature"] is not None and abs(c["temperature"] - temperature) < 1e-9))
+        and (effort is None or (c.get("reasoning_effort") or "default") == effort)
     ]
     if not chosen:
-        have = ", ".join(sorted({f"{c['model']}@{c['temperature']}" for c in cells}))
+        from workbench.metrics import cell_name
+
+        have = ", ".join(sorted({cell_name(c) for c in cells}))
         raise InputError(
-            f"no cell {model or '*'} at temperature {temperature if temperature is not None else '*'}"
-            f" in this run (cells: {have})"
+            f"no cell {model or '*'} at effort {effort or '*'} and temperature "
+            f"{temperature if temperature is not None else '*'} in this run (cells: {have})"
         )
     return winner(chosen)
 
 
 def spec_for_run(
-    wb: Workbench, run_id: int, model: str | None = None, temperature: float | None = None
+    wb: Workbench,
+    run_id: int,
+    model: str | None = None,
+    temperature: float | None = None,
+    effort: str | None = None,
 ) -> tuple[ExportSpec, SampleSet, dict[str, Any]]:
     """The export spec of a run's chosen cell, its sample set and the cell's figures."""
     from workbench.metrics import cell_summaries
 
     frame, labels = results_frame(wb.engine, run_id)
-    cell = pick(cell_summaries(frame, labels), model, temperature)
+    cell = pick(cell_summaries(frame, labels), model, temperature, effort)
     spec, samples = spec_for_cell(wb, run_id, cell)
     return spec, samples, cell
 
@@ -66,6 +78,8 @@ def spec_for_cell(wb: Workbench, run_id: int, cell: dict[str, Any]) -> tuple[Exp
         prompt=prompt,
         model=cell["model"],
         temperature=cell["temperature"],
+        reasoning_effort=cell.get("reasoning_effort"),
+        model_info=wb.catalog.lookup(cell["model"]),
         run_id=run.id,
         accuracy=cell["accuracy"],
         accuracy_ci95=(ci[0], ci[1]),

@@ -21,6 +21,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--run", type=run_id_arg, required=True, metavar="RUN_ID")
     p.add_argument("--model", help="the cell's model (default: the winner)")
     p.add_argument("--temperature", type=float, help="the cell's temperature (default: the winner)")
+    p.add_argument(
+        "--effort",
+        help="the cell's reasoning effort, or 'default' for a cell sent without one (default: the winner)",
+    )
     p.add_argument("--format", required=True, choices=FORMATS)
     p.add_argument("--output", metavar="FILE", help="write here instead of stdout")
     p.add_argument(
@@ -51,18 +55,30 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def cmd_export(args: argparse.Namespace) -> int:
     from workbench.export import render
+    from workbench.metrics import cell_name
     from workbench.winner import spec_for_run
 
     wb = open_workbench()
-    spec, samples, cell = spec_for_run(wb, args.run, args.model, args.temperature)
+    spec, samples, cell = spec_for_run(wb, args.run, args.model, args.temperature, _effort(args.effort))
     text = render(spec, args.format, samples=samples, margin=args.margin)
-    temp = "none" if cell["temperature"] is None else f"{cell['temperature']:g}"
     if args.output:
         Path(args.output).write_text(text, encoding="utf-8")
-        say(f"wrote {args.format} export of {cell['model']} @ T={temp} (run {args.run}) to {args.output}")
+        say(f"wrote {args.format} export of {cell_name(cell)} (run {args.run}) to {args.output}")
     else:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
     return 0
+
+
+def _effort(text: str | None) -> str | None:
+    """``--effort``: a reasoning effort, or ``default`` (cells sent without one); unknown ones are refused."""
+    if text is None:
+        return None
+    value = text.strip().lower()
+    if value == "default":
+        return value
+    from workbench.sweep import parse_efforts
+
+    return parse_efforts(value)[0] if value else None
 
 
 def cmd_import(args: argparse.Namespace) -> int:

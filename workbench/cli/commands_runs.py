@@ -83,18 +83,21 @@ def print_cells(result: dict[str, Any]) -> None:
         f"all answers {fmt.money(result['total_cost_usd'])}\n"
     )
     out.write(
-        f"{'model':<24}{'T':>5}{'n':>7}{'accuracy':>10}{'macro-F1':>10}{'unparsed':>10}{'errors':>8}"
-        f"{'cost':>14}{'p50 ms':>9}\n"
+        f"{'model':<24}{'effort':>8}{'T':>5}{'n':>7}{'accuracy':>10}{'macro-F1':>10}{'unparsed':>10}{'errors':>8}"
+        f"{'reasoning':>11}{'cost':>14}{'p50 ms':>9}\n"
     )
     for c in result["cells"]:
         acc = fmt.percent(c["accuracy"])
         f1 = "-" if c["macro_f1"] is None else f"{c['macro_f1']:.3f}"
         temp = "-" if c["temperature"] is None else f"{c['temperature']:g}"
         p50 = "-" if c["latency_p50_ms"] is None else f"{c['latency_p50_ms']:.0f}"
+        effort = c.get("reasoning_effort") or "-"
         out.write(
-            f"{c['model']:<24}{temp:>5}{c['n']:>7}{acc:>10}{f1:>10}{c['unparsed']:>10}{c['errors']:>8}"
-            f"{fmt.money(c['cost_usd']):>14}{p50:>9}\n"
+            f"{c['model']:<24}{effort:>8}{temp:>5}{c['n']:>7}{acc:>10}{f1:>10}{c['unparsed']:>10}{c['errors']:>8}"
+            f"{c.get('reasoning_tokens', 0):>11}{fmt.money(c['cost_usd']):>14}{p50:>9}\n"
         )
+    for note in result.get("notes", []):
+        out.write(f"note: {note}\n")
 
 
 def cmd_show(args: argparse.Namespace) -> int:

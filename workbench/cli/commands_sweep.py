@@ -21,7 +21,7 @@ from workbench.cli.common import (
 from workbench.datasets import load_samples
 from workbench.label_check import spelling_variants
 from workbench.promptfile import load_prompt
-from workbench.sweep import parse_models, parse_temperatures
+from workbench.sweep import parse_efforts, parse_models, parse_temperatures
 
 RESUMABLE = ("cancelled", "stopped", "failed")
 
@@ -61,10 +61,16 @@ def register(sub: argparse._SubParsersAction) -> None:
         p.add_argument("--dataset", required=True, metavar="FILE", help="labeled samples (CSV or JSONL)")
         p.add_argument(
             "--models",
-            help="comma-separated model ids, e.g. gpt-4.1-nano,gpt-4.1-mini (the default) or smollm2-135m "
-            "(local, the default without OPENAI_API_KEY)",
+            help="comma-separated model ids, e.g. gpt-6-luna,gpt-6-sol (the catalog's default pair) or "
+            "smollm2-135m (local, the default without OPENAI_API_KEY)",
         )
         p.add_argument("--temperatures", default="0", help="comma-separated temperatures in 0-2 (default 0)")
+        p.add_argument(
+            "--efforts",
+            default="",
+            help="comma-separated reasoning efforts, e.g. none,low (default: each reasoning model's own); "
+            "each model gets only the efforts it takes",
+        )
         p.add_argument("--repeats", type=positive_int, default=1, help="calls per sample and cell (default 1)")
         p.add_argument("--label-column", default="label", help="column holding the gold label (default: label)")
         p.add_argument("--sample", type=positive_int, metavar="N", help="a stratified subset of N samples")
@@ -125,6 +131,7 @@ def _prepare(args: argparse.Namespace, wb: Workbench, sweeping: bool) -> Prepare
         temperatures,
         args.repeats,
         source=str(args.dataset),
+        efforts=parse_efforts(args.efforts),
         max_cost_usd=args.max_cost if sweeping else None,
         name=args.name if sweeping else "",
         concurrency=args.concurrency if sweeping else 8,
@@ -138,7 +145,9 @@ def _print_estimate(est: dict[str, Any]) -> None:
     for m in est["models"]:
         say(
             f"  {m['model']}: {m['calls']} calls, {m['prompt_tokens']} prompt tokens, "
-            f"~{m['est_completion_tokens']} completion tokens, est. {fmt.money(m['est_cost_usd'])}"
+            f"~{m['est_completion_tokens']} completion tokens"
+            + (f" (~{m['est_reasoning_tokens']} reasoning)" if m.get("est_reasoning_tokens") else "")
+            + f", est. {fmt.money(m['est_cost_usd'])}"
             f" (new calls: {fmt.money(m['est_new_cost_usd'])})"
         )
     say(f"estimated total {fmt.money(est['est_total_usd'])}, new calls {fmt.money(est['est_new_usd'])} (estimate)")

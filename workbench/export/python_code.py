@@ -15,7 +15,6 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from workbench import scoring
-from workbench.chat import request_body
 from workbench.errors import InputError
 from workbench.export.spec import ExportSpec, comment_block, one_line
 from workbench.templating import VARIABLE
@@ -199,7 +198,7 @@ def _constants(spec: ExportSpec) -> str:
         f"LABELS = {literal(list(prompt.labels))}\n"
         f"VARIABLES = {literal(prompt.variables)}\n"
         "# The request the workbench measured; render_messages() fills the {{variables}} in.\n"
-        f"REQUEST = {literal(request_body(prompt, spec.model, spec.temperature))}\n"
+        f"REQUEST = {literal(spec.body())}\n"
         f"_VARIABLE = re.compile({_pattern(VARIABLE.pattern)})\n"
     )
 

@@ -6,19 +6,18 @@ import json
 import shlex
 from collections.abc import Mapping
 
-from workbench.chat import request_body
 from workbench.export.spec import ExportSpec, comment_block
 
 
 def render_json(spec: ExportSpec, values: Mapping[str, object] | None = None) -> str:
     """The request body, indented; ``{{variables}}`` stay in place unless ``values`` are given."""
-    body = request_body(spec.prompt, spec.model, spec.temperature, values)
+    body = spec.body(values)
     return json.dumps(body, ensure_ascii=False, indent=2) + "\n"
 
 
 def render_curl(spec: ExportSpec, values: Mapping[str, object] | None = None) -> str:
     """A bash command posting the body to ``$OPENAI_BASE_URL/chat/completions`` (default api.openai.com)."""
-    body = json.dumps(request_body(spec.prompt, spec.model, spec.temperature, values), ensure_ascii=False, indent=2)
+    body = json.dumps(spec.body(values), ensure_ascii=False, indent=2)
     names = spec.prompt.variables
     if values is None and names:
         fill = "# Replace " + ", ".join("{{" + name + "}}" for name in names) + " in the JSON body below"

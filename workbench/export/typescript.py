@@ -16,7 +16,6 @@ import json
 import re
 from typing import Any
 
-from workbench.chat import request_body
 from workbench.export.spec import ExportSpec, comment_block, one_line
 from workbench.templating import VARIABLE
 
@@ -183,7 +182,7 @@ def render_typescript(spec: ExportSpec) -> str:
         f"export const LABELS: readonly string[] = {js(list(prompt.labels))};\n"
         f"export const VARIABLES: readonly string[] = {js(names)};\n"
         "// The request the workbench measured; renderMessages() fills the {{variables}} in.\n"
-        f"const REQUEST = {js(request_body(prompt, spec.model, spec.temperature))};\n"
+        f"const REQUEST = {js(spec.body())};\n"
         f"const VARIABLE_PATTERN = {js(VARIABLE.pattern)};\n\n"
     )
     return (

@@ -221,6 +221,18 @@ class NewItem:
     temperature: float | None
     repeat: int
     request_key: str
+    reasoning_effort: str | None = None
+
+
+def reasoning_history(engine: Engine) -> dict[tuple[str, str | None], float]:
+    """Mean reasoning tokens per stored answer, by (model, effort sent); only answers that reported them."""
+    query = (
+        select(Response.model, Response.reasoning_effort, func.avg(Response.reasoning_tokens))
+        .where(Response.reasoning_tokens.is_not(None))  # type: ignore[union-attr]
+        .group_by(Response.model, Response.reasoning_effort)
+    )
+    with engine.connect() as conn:
+        return {(model, effort): float(mean) for model, effort, mean in conn.execute(query) if mean is not None}
 
 
 def create_run(engine: Engine, run: Run, items: Sequence[NewItem]) -> Run:
@@ -238,6 +250,7 @@ def create_run(engine: Engine, run: Run, items: Sequence[NewItem]) -> Run:
                     "sample_idx": i.sample_idx,
                     "model": i.model,
                     "temperature": i.temperature,
+                    "reasoning_effort": i.reasoning_effort,
                     "repeat": i.repeat,
                     "request_key": i.request_key,
                     "reused": False,

@@ -24,6 +24,7 @@ RESULT_COLUMNS = [
     "prompt_name",
     "prompt_label",
     "model",
+    "reasoning_effort",
     "temperature",
     "sample_index",
     "repeat",
@@ -35,6 +36,8 @@ RESULT_COLUMNS = [
     "prompt_tokens",
     "cached_tokens",
     "completion_tokens",
+    "reasoning_tokens",
+    "finish_reason",
     "cost_usd",
     "latency_ms",
     "ttft_ms",
@@ -52,6 +55,7 @@ _ITEM_COLUMNS = [
     "item_id",
     "prompt_version_id",
     "model",
+    "reasoning_effort",
     "temperature",
     "sample_index",
     "repeat",
@@ -60,6 +64,8 @@ _ITEM_COLUMNS = [
     "prompt_tokens",
     "cached_tokens",
     "completion_tokens",
+    "reasoning_tokens",
+    "finish_reason",
     "cost_usd",
     "latency_ms",
     "ttft_ms",
@@ -84,6 +90,7 @@ def results_frame(engine: Engine, run_id: int) -> tuple[pd.DataFrame, dict[int, 
             RunItem.id,
             RunItem.prompt_version_id,
             RunItem.model,
+            RunItem.reasoning_effort,
             RunItem.temperature,
             RunItem.sample_idx,
             RunItem.repeat,
@@ -92,6 +99,8 @@ def results_frame(engine: Engine, run_id: int) -> tuple[pd.DataFrame, dict[int, 
             Response.prompt_tokens,
             Response.cached_tokens,
             Response.completion_tokens,
+            Response.reasoning_tokens,
+            Response.finish_reason,
             Response.cost_usd,
             Response.latency_ms,
             Response.ttft_ms,
@@ -124,7 +133,7 @@ def results_frame(engine: Engine, run_id: int) -> tuple[pd.DataFrame, dict[int, 
         frame.loc[mask, "predicted"] = outputs.map(parsed).fillna(UNPARSED)
     frame["correct"] = answered & (frame["predicted"] == frame["gold"])
     frame["error"] = frame["error"].where(~answered, None)
-    for col in ("prompt_tokens", "cached_tokens", "completion_tokens"):
+    for col in ("prompt_tokens", "cached_tokens", "completion_tokens", "reasoning_tokens"):
         frame[col] = frame[col].astype("Int64")
     for col in ("cost_usd", "latency_ms", "ttft_ms", "temperature"):
         frame[col] = pd.to_numeric(frame[col], errors="coerce").astype(float)
