@@ -1,4 +1,4 @@
-"""Sweep: prompt versions × models × temperatures × repeats over a sample set, with an estimate first."""
+"""Sweep: prompt versions × models × efforts × temperatures × repeats over a sample set, estimate first."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import streamlit as st
 from workbench import runs
 from workbench.errors import InputError
 from workbench.planning_aids import fitting_dataset
+from workbench.pricing import EFFORTS
 from workbench.storage import repository as repo
 from workbench.sweep import parse_temperatures
 from workbench.ui import chrome, form_memory, services, sweep_run
@@ -98,6 +99,14 @@ with right:
         help="Comma-separated values in 0-2.",
         **initial("sweep_temperatures", value="0, 0.5, 1"),
     )
+    efforts = st.multiselect(
+        "Reasoning efforts",
+        list(EFFORTS),
+        default=["none", "low"],
+        key="sweep_efforts",
+        help="For reasoning models (GPT-6, GPT-5): each gets only the efforts it takes, and temperatures only "
+        "where it takes one (GPT-6 at effort none). Empty: each model's default effort. Other models ignore this.",
+    )
     a, b = st.columns(2)
     repeats = a.number_input(
         "Repeats", 1, 50, key="sweep_repeats", help="Calls per sample and cell", **initial("sweep_repeats", value=1)
@@ -149,6 +158,7 @@ with shown_errors():
         name=run_name.strip(),
         concurrency=int(concurrency),
         logprobs=logprobs,
+        efforts=efforts,
     )
 running = None
 if prepared is not None:

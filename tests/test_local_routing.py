@@ -203,7 +203,7 @@ def test_a_local_models_reuse_key_does_not_depend_on_the_port(tmp_path: Path, in
     again = wb.plan([parse_prompt(PROMPT_YAML)], samples, [BUNDLED_MODEL], [0.0])
     assert [c.key for c in first.calls()] == [c.key for c in again.calls()]
     assert {c.endpoint for c in first.calls()} == {"llama.cpp:SmolLM2-135M-Instruct.Q4_1.gguf"}
-    remote = wb.plan([parse_prompt(PROMPT_YAML)], samples, ["gpt-4.1-nano"], [0.0])
+    remote = wb.plan([parse_prompt(PROMPT_YAML)], samples, ["gpt-6-luna"], [0.0])
     assert "endpoints" not in remote.describe()  # plans without local models hash as they always did
 
 

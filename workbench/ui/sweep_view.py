@@ -59,6 +59,7 @@ def estimate_panel(est: dict[str, Any]) -> None:
                 "new calls": m["new_calls"],
                 "prompt tokens": m["prompt_tokens"],
                 "completion tokens (est.)": m["est_completion_tokens"],
+                "of which reasoning (est.)": m.get("est_reasoning_tokens", 0),
                 "cost, all calls (est.)": fmt.money(m["est_cost_usd"]),
                 "cost, new calls (est.)": fmt.money(m["est_new_cost_usd"]),
             }
@@ -70,12 +71,13 @@ def estimate_panel(est: dict[str, Any]) -> None:
         hide_index=True,
         column_config={
             c: st.column_config.NumberColumn(format="localized")
-            for c in ("calls", "stored (free)", "new calls", "prompt tokens", "completion tokens (est.)")
+            for c in table.columns
+            if c not in ("model", "cost, all calls (est.)", "cost, new calls (est.)")
         },
     )
     st.caption(f"Estimates: {plain(est['estimate'])}.")
     for note in est["notes"]:
-        st.info(plain(note))
+        (st.warning if note.startswith("warning:") else st.info)(plain(note))
 
 
 def refusal_text(refusal: WorkbenchError, est: dict[str, Any]) -> str:
