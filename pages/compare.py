@@ -87,6 +87,7 @@ st.caption(
 # --- charts ------------------------------------------------------------------------------------------
 view.chart_grid(results, len(json.loads(run.temperatures_json)), run.repeats)
 
+
 # --- one cell: confusion matrix and drill-down --------------------------------------------------------
 st.subheader("Confusion matrix")
 names = [metrics.cell_name(c, several) for c in cells]

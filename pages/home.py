@@ -14,8 +14,10 @@ from workbench.ui.widgets import plain, shown_errors
 ctx = chrome.page()
 st.title("Prompt workbench")
 st.markdown(
-    "Find the cheapest model, prompt and temperature that is accurate enough for a classification job, "
-    "and prove it with numbers: accuracy with intervals, consistency across repeats, exact cost per 1,000 items."
+    "Find the cheapest model, prompt, reasoning effort and temperature that is accurate enough for a "
+    "classification job, and prove it with numbers: accuracy with intervals, consistency across repeats, exact "
+    f"cost per 1,000 items. Today's cheap model and the next one up: {' and '.join(ctx.wb.catalog.default_pair())} "
+    "(the project started from gpt-4.1-nano and gpt-4.1-mini; nano is shut down)."
 )
 
 chrome.model_notice(ctx)

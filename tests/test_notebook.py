@@ -24,7 +24,8 @@ def test_example_notebook_executes(tmp_path, monkeypatch):
     outputs = [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.get("outputs", [])]
     assert not [o for o in outputs if o.get("output_type") == "error"]
     text = "\n".join(str(o.get("data", {}).get("text/plain", "")) + str(o.get("text", "")) for o in outputs)
-    assert "gpt-4.1-nano" in text and "gpt-4.1-mini" in text
+    assert "gpt-6-luna" in text and "gpt-6-sol" in text and "gpt-4.1-mini" in text
+    assert "gpt-5-mini" not in text and "does not take" not in text  # no model left out a cell here
     assert "verdict" in text  # the recommendation was printed
     charts = [
         o

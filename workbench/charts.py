@@ -19,6 +19,7 @@ import pandas as pd
 
 from workbench.errors import InputError
 from workbench.metrics import cell_name
+from workbench.pricing import EFFORTS
 
 OKABE_ITO = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000"]
 USD_FORMAT = "$,.4~g"
@@ -72,10 +73,12 @@ def _cell_frame(report: Mapping[str, Any] | list[dict[str, Any]]) -> pd.DataFram
     several = len({c["prompt_version_id"] for c in cells}) > 1
     rows = [
         {
-            "series": f"{c.get('prompt_label') or c['prompt_name']} · {c['model']}" if several else c["model"],
+            "series": _series(c, several),
             "cell": cell_name(c, several),
             "model": c["model"],
             "prompt": c.get("prompt_label") or c["prompt_name"],
+            "reasoning_effort": c.get("reasoning_effort"),
+            "effort_rank": EFFORTS.index(c["reasoning_effort"]) if c.get("reasoning_effort") in EFFORTS else None,
             "temperature": c["temperature"],
             "n": c["n"],
             "samples": c.get("samples", c["n"]),
@@ -91,10 +94,78 @@ def _cell_frame(report: Mapping[str, Any] | list[dict[str, Any]]) -> pd.DataFram
         }
         for c in cells
     ]
-    columns = ["series", "cell", "model", "prompt", "temperature", "n", "samples", "correct", "accuracy"]
-    columns += ["ci_low", "ci_high"]
+    columns = ["series", "cell", "model", "prompt", "reasoning_effort", "effort_rank", "temperature", "n", "samples"]
+    columns += ["correct", "accuracy", "ci_low", "ci_high"]
     columns += ["macro_f1", "consistency", "flips", "cost_per_1k_usd", "prompt_version_id"]
     return pd.DataFrame(rows, columns=columns)
+
+
+def _series(cell: Mapping[str, Any], several: bool) -> str:
+    """A line of a chart: the model (with its effort when one was sent, and prompt when prompts differ)."""
+    model = f"{cell['model']} ({cell['reasoning_effort']})" if cell.get("reasoning_effort") else cell["model"]
+    return f"{cell.get('prompt_label') or cell['prompt_name']} · {model}" if several else model
+
+
+def _by_effort(report: Mapping[str, Any] | list[dict[str, Any]]) -> pd.DataFrame:
+    """Cells sent with an effort, one line per model (and temperature when several were sent)."""
+    data = _cell_frame(report)
+    data = data[data["effort_rank"].notna()].copy()
+    several = data["prompt_version_id"].nunique() > 1
+    temps = data["temperature"].map(lambda t: "" if t is None or pd.isna(t) else f" @ {t:g}")
+    data["line"] = (data["prompt"] + " · " if several else "") + data["model"] + temps
+    return data.sort_values(["line", "effort_rank"])
+
+
+def has_efforts(report: Mapping[str, Any] | list[dict[str, Any]]) -> bool:
+    """Whether any cell was sent with a reasoning effort (the effort charts have something to show)."""
+    return any(c.get("reasoning_effort") for c in _cells(report))
+
+
+def accuracy_vs_effort(report: Mapping[str, Any] | list[dict[str, Any]]) -> alt.LayerChart:
+    """Accuracy per reasoning effort (lowest first), one line per model, with its 95% interval as bars."""
+    data = _by_effort(report)
+    data = data[data["accuracy"].notna()]
+    order = [e for e in EFFORTS if e in set(data["reasoning_effort"])]
+    x = alt.X("reasoning_effort:N", title="Reasoning effort", sort=order)
+    scale = _share_scale(data["accuracy"], data["ci_low"], data["ci_high"])
+    axis = alt.Axis(format=PERCENT_FORMAT)
+    title = "Accuracy (% correct, 95% interval)"
+    base = alt.Chart(data).encode(x=x, color=alt.Color("line:N", title="Model"))
+    bars = base.mark_rule(opacity=0.5).encode(y=alt.Y("ci_low:Q", title=title, axis=axis, scale=scale), y2="ci_high:Q")
+    line = base.mark_line(point=True).encode(
+        y=alt.Y("accuracy:Q", title=title, axis=axis, scale=scale),
+        detail="line:N",
+        tooltip=[
+            alt.Tooltip("cell:N", title="Cell"),
+            alt.Tooltip("accuracy:Q", title="Accuracy", format=".1%"),
+            alt.Tooltip("ci_low:Q", title="95% low", format=".1%"),
+            alt.Tooltip("ci_high:Q", title="95% high", format=".1%"),
+            alt.Tooltip("n:Q", title="Answers"),
+        ],
+    )
+    return alt.layer(bars, line).properties(title="Accuracy by reasoning effort (bars: 95% Wilson interval)")
+
+
+def cost_vs_effort(report: Mapping[str, Any] | list[dict[str, Any]]) -> alt.Chart:
+    """Cost per 1,000 items per reasoning effort (lowest first), one line per model; unknown costs left out."""
+    data = _by_effort(report)
+    data = data[data["cost_per_1k_usd"].notna()]
+    order = [e for e in EFFORTS if e in set(data["reasoning_effort"])]
+    return (
+        alt.Chart(data, title="Cost per 1,000 items by reasoning effort")
+        .mark_line(point=True)
+        .encode(
+            x=alt.X("reasoning_effort:N", title="Reasoning effort", sort=order),
+            y=alt.Y("cost_per_1k_usd:Q", title="Cost per 1,000 items (USD)", axis=alt.Axis(format="$,.4f")),
+            color=alt.Color("line:N", title="Model"),
+            detail="line:N",
+            tooltip=[
+                alt.Tooltip("cell:N", title="Cell"),
+                alt.Tooltip("cost_per_1k_usd:Q", title="Cost per 1k", format="$,.6f"),
+                alt.Tooltip("n:Q", title="Answers"),
+            ],
+        )
+    )
 
 
 def accuracy_vs_temperature(report: Mapping[str, Any] | list[dict[str, Any]]) -> alt.LayerChart:

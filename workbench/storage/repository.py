@@ -412,6 +412,7 @@ def list_runs(engine: Engine, created_by: str | None = None, limit: int | None =
         "prompt",
         "dataset",
         "models",
+        "efforts",
         "temperatures",
         "repeats",
         "calls",
@@ -434,10 +435,11 @@ def list_runs(engine: Engine, created_by: str | None = None, limit: int | None =
         ids = [r.id for r in runs]
         stats = _item_stats(session, ids)
         datasets = dict(session.execute(select(Dataset.id, Dataset.name)).all())
-        prompt_names = {}
+        prompt_names, efforts = {}, {}
         for run in runs:
             plan = json.loads(run.plan_json)
             prompt_names[run.id] = ", ".join(dict.fromkeys(p["name"] for p in plan.get("prompts", [])))
+            efforts[run.id] = ", ".join(plan.get("efforts") or [])  # empty: each model's default
     records = []
     for run in runs:
         total, answered, errors, cost, unknown, spent, spent_unknown, reused, reused_unknown = stats.get(
@@ -451,6 +453,7 @@ def list_runs(engine: Engine, created_by: str | None = None, limit: int | None =
                 "prompt": prompt_names[run.id],
                 "dataset": datasets.get(run.dataset_id, "?"),
                 "models": ", ".join(json.loads(run.models_json)),
+                "efforts": efforts[run.id],
                 "temperatures": ", ".join(str(t) for t in json.loads(run.temperatures_json)),
                 "repeats": run.repeats,
                 "calls": total,

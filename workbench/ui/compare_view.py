@@ -10,6 +10,7 @@ import streamlit as st
 
 from workbench import charts, metrics
 from workbench import formatting as fmt
+from workbench.service import cut_off_notes
 from workbench.ui.results import RunView, draw
 from workbench.ui.widgets import plain
 
@@ -17,7 +18,8 @@ Cell = dict[str, Any]
 
 
 def same_cell(a: Cell, b: Cell | None) -> bool:
-    return b is not None and all(a[k] == b[k] for k in ("model", "temperature", "prompt_version_id"))
+    keys = ("model", "reasoning_effort", "temperature", "prompt_version_id")
+    return b is not None and all(a.get(k) == b.get(k) for k in keys)
 
 
 def pct(value: float | None) -> float | None:
@@ -63,7 +65,9 @@ def leaderboard(report: dict[str, Any], rec: dict[str, Any] | None, several: boo
             {
                 **({"prompt": c["prompt_label"]} if several else {}),
                 "model": c["model"] + marker(c),
+                "effort": c.get("reasoning_effort"),
                 "temperature": c["temperature"],
+                "reasoning tokens": c.get("reasoning_tokens"),
                 "samples × repeats": fmt.sample_size(c["samples"], c["repeats"]),
                 "accuracy %": pct(c["accuracy"]),
                 "95% interval": fmt.interval(c["accuracy_ci95"]),
@@ -184,3 +188,9 @@ def chart_grid(results: RunView, temperatures: int, repeats: int) -> None:
             "Consistency by temperature needs a run with 2 or more repeats and temperatures: set them on the Sweep "
             "page."
         )
+    if charts.has_efforts(report):
+        left, right = st.columns(2)
+        left.altair_chart(charts.accuracy_vs_effort(report), height=CHART_HEIGHT, key="cmp_acc_effort")
+        right.altair_chart(charts.cost_vs_effort(report), height=CHART_HEIGHT, key="cmp_cost_effort")
+    for note in cut_off_notes(report["cells"]):
+        st.warning(plain(note))
