@@ -181,7 +181,8 @@ def effort_notes(model: str, info: ModelInfo | None, efforts: list[str], tempera
         notes.append(
             f"{model} does not take effort {', '.join(left_out)} (it takes {', '.join(info.efforts)}): left out{also}"
         )
-    without = [e or f"default ({info.default_effort})" for e in (kept or [None]) if not info.takes_temperature(e)]
+    levels: list[str | None] = list(kept) or [None]
+    without = [e or f"default ({info.default_effort})" for e in levels if not info.takes_temperature(e)]
     if without and temperatures and (len(temperatures) > 1 or temperatures != [1.0]):
         where = "any effort" if info.temperature_rule == "never" else "effort none only"
         notes.append(
