@@ -54,7 +54,8 @@ if isinstance(days, tuple) and len(days) == 2:
     day = pd.to_datetime(shown["created_at"]).dt.date
     shown = shown[(day >= days[0]) & (day <= days[1])]
 
-columns = ["id", "name", "status", "paid", "reused", "prompt", "dataset", "models", "efforts", "calls", "answered", "errors"]
+columns = ["id", "name", "status", "paid", "reused", "prompt", "dataset", "models", "efforts", "calls", "answered"]
+columns += ["errors"]
 columns += ["key_kind", "created_at", *(["created_by"] if ctx.signed_in else []), "error"]
 table = shown.assign(
     paid=[fmt.money(None if pd.isna(v) else v) for v in shown["spent_usd"]],

@@ -190,7 +190,7 @@ def chart_grid(results: RunView, temperatures: int, repeats: int) -> None:
         )
     if charts.has_efforts(report):
         left, right = st.columns(2)
-        left.altair_chart(charts.accuracy_vs_effort(report), height=CHART_HEIGHT, key="cmp_acc_effort")
-        right.altair_chart(charts.cost_vs_effort(report), height=CHART_HEIGHT, key="cmp_cost_effort")
+        draw(left, results, "acc_effort", lambda: charts.accuracy_vs_effort(report), height=CHART_HEIGHT, key="cmp_ae")
+        draw(right, results, "cost_effort", lambda: charts.cost_vs_effort(report), height=CHART_HEIGHT, key="cmp_ce")
     for note in cut_off_notes(report["cells"]):
         st.warning(plain(note))
