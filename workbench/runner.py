@@ -292,6 +292,9 @@ class Runner:
                 self._queue.put(Failure(item_id, str(exc), getattr(exc, "attempts", 0), call.key))
                 continue
             if completion is None:
+                stopped = self._stopped_models.get(call.model)
+                if stopped is not None:  # its model was stopped while this call waited: say why on the item
+                    self._queue.put(Failure(item_id, stopped, 0, call.key))
                 continue  # stopped while waiting
             price = cost(
                 self._billed_model(call, completion),
