@@ -110,7 +110,7 @@ def parse_cell(text: str) -> CellChoice:
 
 def cell_fields(frame: pd.DataFrame) -> list[str]:
     """The columns that identify a cell in this frame (the effort only when the frame has it)."""
-    return [*CELL[:2], *([EFFORT] if EFFORT in frame.columns else []), CELL[2]]
+    return [c for c in CELL if c != EFFORT or EFFORT in frame.columns]
 
 
 def cell_text(cell: Mapping[str, Any], with_version: bool = False) -> str:
