@@ -166,7 +166,9 @@ def test_a_retired_model_fails_alone_and_says_so(wb):
         bench = Workbench.open(dataclasses.replace(wb.settings, base_url=server.base_url))
         plan = bench.plan([PROMPT], SAMPLES, ["gpt-4.1-nano", "gpt-6-luna"], [0.0])
         assert any("gpt-4.1-nano shut down on 2026-10-23" in n and "it is tried" in n for n in plan.notes)
-        assert any("gpt-4.1-nano is not listed" in n and "did you mean" in n and "gpt-4.1-mini" in n for n in plan.notes)
+        assert any(
+            "gpt-4.1-nano is not listed" in n and "did you mean" in n and "gpt-4.1-mini" in n for n in plan.notes
+        )
         outcome = bench.execute(bench.start(plan), plan, concurrency=1)
         nano_calls = [r for r in server.chat_requests() if r["body"]["model"] == "gpt-4.1-nano"]
         assert len(nano_calls) == 1  # the first 404 stops the model's other cells at once
