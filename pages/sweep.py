@@ -6,9 +6,9 @@ import streamlit as st
 
 from workbench import runs
 from workbench.errors import InputError
-from workbench.planning_aids import fitting_dataset
 from workbench.pricing import EFFORTS
 from workbench.storage import repository as repo
+from workbench.storage.history import fitting_dataset
 from workbench.sweep import parse_temperatures
 from workbench.ui import chrome, form_memory, services, sweep_run
 from workbench.ui import sweep_view as view

@@ -7,10 +7,11 @@ import pytest
 from tests.conftest import PROMPT_YAML, SAMPLES_CSV
 from workbench.config import Settings
 from workbench.datasets import parse_samples
-from workbench.planning_aids import estimate_duration, fitting_dataset, typical_latency_ms
+from workbench.planning_aids import estimate_duration
 from workbench.promptfile import parse_prompt
 from workbench.service import Workbench
 from workbench.storage import repository as repo
+from workbench.storage.history import fitting_dataset, typical_latency_ms
 
 
 def test_the_newest_sample_set_that_fits_the_prompt_is_chosen(settings: Settings) -> None:

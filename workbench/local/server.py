@@ -46,7 +46,7 @@ CRASH_SIGNALS = {
 def crash_message(alias: str, signum: int) -> str:
     """One line: the server for ``alias`` died by signal ``signum``, and how to fix it."""
     name = signal.Signals(signum).name
-    what = CRASH_SIGNALS.get(signum, "killed")
+    what = CRASH_SIGNALS.get(signal.Signals(signum), "killed")
     return (
         f"the llama.cpp server for {alias} crashed ({name}, {what}): llama.cpp was probably compiled for "
         f"another processor (a native build); reinstall it portably with `{REINSTALL_COMMAND}` "

@@ -9,9 +9,9 @@ from workbench import prompts as library
 from workbench import yamlsafe
 from workbench.datasets import SampleSet
 from workbench.errors import InputError, WorkbenchError
-from workbench.planning_aids import fitting_dataset
 from workbench.promptfile import ROLES, PromptFile, prompt_from_dict
 from workbench.storage import repository as repo
+from workbench.storage.history import fitting_dataset
 from workbench.sweep import check_compatible
 from workbench.templating import message_variables, missing_variables
 from workbench.tokens import count_text

@@ -9,8 +9,9 @@ import streamlit as st
 from workbench import formatting as fmt
 from workbench import runs
 from workbench.errors import WorkbenchError
-from workbench.planning_aids import estimate_duration, typical_latency_ms
+from workbench.planning_aids import estimate_duration
 from workbench.storage import repository as repo
+from workbench.storage.history import typical_latency_ms
 from workbench.storage.liveness import is_live
 from workbench.storage.models import Run
 from workbench.sweep import Plan
