@@ -8,6 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from workbench import charts, metrics
+from workbench.delivery import describe
 from workbench.storage import repository as repo
 from workbench.ui import cascade, chrome, run_notes
 from workbench.ui import compare_view as view
@@ -34,7 +35,8 @@ row = runs[runs["id"] == run_id].iloc[0]
 st.caption(
     plain(
         f"Prompt {row['prompt']} · sample set {row['dataset']} · models {row['models']} · temperatures "
-        f"{row['temperatures']} · {run.repeats} repeat(s) · status {run.status} · created "
+        f"{row['temperatures']} · {run.repeats} repeat(s) · status {run.status} · delivery "
+        f"{describe(run.delivery, ctx.wb.saving(run))} · created "
         f"{pd.Timestamp(run.created_at):%Y-%m-%d %H:%M} UTC"
         + (f" by {run.created_by or 'someone without sign-in'}" if ctx.signed_in else "")
     )

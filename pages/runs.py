@@ -55,7 +55,7 @@ if isinstance(days, tuple) and len(days) == 2:
     shown = shown[(day >= days[0]) & (day <= days[1])]
 
 columns = ["id", "name", "status", "paid", "reused", "prompt", "dataset", "models", "efforts", "calls", "answered"]
-columns += ["errors"]
+columns += ["errors", "delivery"]
 columns += ["key_kind", "created_at", *(["created_by"] if ctx.signed_in else []), "error"]
 table = shown.assign(
     paid=[fmt.money(None if pd.isna(v) else v) for v in shown["spent_usd"]],
@@ -79,6 +79,7 @@ capped_table(
         "key_kind": st.column_config.TextColumn(
             "paid with", width=70, help="server: the server's key; user: the maker's own"
         ),
+        "delivery": st.column_config.TextColumn("delivery", help="standard; flex and batch: half price"),
         "created_by": st.column_config.TextColumn("by"),
     },
 )

@@ -11,6 +11,7 @@ from workbench.storage import repository as repo
 from workbench.storage.history import fitting_dataset
 from workbench.sweep import parse_temperatures
 from workbench.ui import chrome, form_memory, services, sweep_run
+from workbench.ui import delivery as delivery_choice
 from workbench.ui import sweep_view as view
 from workbench.ui.form_memory import initial
 from workbench.ui.widgets import dataset_options, shown_errors, version_options
@@ -131,6 +132,7 @@ with right:
         key="sweep_logprobs",
         help="Ask models that return them (per the catalog) for logprobs: the confidence Compare's cascade uses.",
     )
+    delivery = delivery_choice.choose()
 
 form_memory.keep(KEPT)
 
@@ -159,11 +161,13 @@ with shown_errors():
         concurrency=int(concurrency),
         logprobs=logprobs,
         efforts=efforts,
+        delivery=delivery,
     )
 running = None
 if prepared is not None:
     view.estimate_panel(prepared.estimate)
     st.caption(f"Duration: {sweep_run.duration_text(ctx, prepared.plan, prepared.estimate, int(concurrency))}.")
+    delivery_choice.price_and_wait(prepared.estimate)
     if prepared.refusal is not None:
         view.refusal(prepared.refusal, prepared.estimate)
     running = sweep_run.running_now(ctx, prepared.plan)

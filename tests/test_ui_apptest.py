@@ -261,6 +261,32 @@ def test_a_sweep_started_here_shows_in_the_sidebar_at_once_and_is_cancelled_ther
     wait_for(at, lambda a: repo.get_run(engine, run_id).status == "cancelled", "the cancelled sweep")
 
 
+def test_the_sweep_page_offers_batch_at_half_price_and_runs_it_through_the_batch_api(
+    env: dict[str, object], server: FakeOpenAI
+) -> None:
+    at = visit(start(), "sweep")
+    _choose_seeded_sweep(at, str(env["db_url"]))
+    at.number_input(key="sweep_repeats").set_value(4).run()
+    standard = by_label(at.metric, "Est. cost of new calls").value
+    at.radio(key="sweep_delivery").set_value("batch").run()
+    assert not at.error, [e.value for e in at.error]
+    half = by_label(at.metric, "Est. cost of new calls").value
+    assert float(half.lstrip("$")) == pytest.approx(float(standard.lstrip("$")) / 2, abs=1e-6)  # shown to 6 places
+    assert says(at.info, "Batch API (half price)") and says(at.info, f"instead of {standard}")
+    assert says(at.info, "24 hours")
+    before = len(server.ledger())
+    at.button(key="sweep_run").click().run()
+    wait_for(at, lambda a: says(a.success, "Completed") or bool(a.warning), "the batch sweep to end")
+    assert not at.warning, texts(at.warning)
+    billed = server.ledger()[before:]
+    assert billed and {tier for tier, *_ in billed} == {"batch"}
+    engine = make_engine(str(env["db_url"]))
+    newest = repo.list_runs(engine).iloc[0]
+    assert (newest["status"], newest["delivery"]) == ("completed", "batch")
+    visit(at, "runs")
+    assert "batch" in rendered(at)
+
+
 def test_an_over_budget_sweep_is_refused_before_any_call(env: dict[str, object], server: FakeOpenAI) -> None:
     at = visit(start(), "sweep")
     at.text_input(key="sweep_temperatures").input("0, 0.3, 0.7").run()

@@ -70,6 +70,11 @@ class Settings:
     timeout: float = 60.0
     max_attempts: int = 8
     concurrency: int = 16
+    # Flex processing (workbench/delivery.py): OpenAI suggests a 15-minute timeout per call; a 429
+    # resource_unavailable is retried after flex_backoff seconds, doubling each time.
+    flex_timeout: float = 900.0
+    flex_backoff: float = 30.0
+    batch_poll: float = 30.0  # seconds between looks at a run's Batch API batches
     # The local model (requirements-local.txt): another GGUF file to serve with llama.cpp, an
     # OpenAI-compatible server already running on this network (Ollama, vLLM, llama.cpp), and the
     # names of the models to send there. See workbench/local/.
@@ -88,6 +93,9 @@ class Settings:
             prompts_dir=Path(env.get("WORKBENCH_PROMPTS_DIR") or "prompts"),
             timeout=_number(env, "WORKBENCH_TIMEOUT", 60.0, float),
             max_attempts=int(_number(env, "WORKBENCH_MAX_ATTEMPTS", 8, int)),
+            flex_timeout=_number(env, "WORKBENCH_FLEX_TIMEOUT", 900.0, float),
+            flex_backoff=_number(env, "WORKBENCH_FLEX_BACKOFF", 30.0, float),
+            batch_poll=_number(env, "WORKBENCH_BATCH_POLL", 30.0, float),
             local_gguf=Path(env["WORKBENCH_LOCAL_GGUF"]).expanduser() if env.get("WORKBENCH_LOCAL_GGUF") else None,
             local_base_url=(env.get("WORKBENCH_LOCAL_BASE_URL") or "").rstrip("/") or None,
             local_models=tuple(m.strip() for m in (env.get("WORKBENCH_LOCAL_MODELS") or "").split(",") if m.strip()),
@@ -112,6 +120,9 @@ class Settings:
             "WORKBENCH_PROMPTS_DIR": str(self.prompts_dir),
             "WORKBENCH_TIMEOUT": repr(self.timeout),
             "WORKBENCH_MAX_ATTEMPTS": str(self.max_attempts),
+            "WORKBENCH_FLEX_TIMEOUT": repr(self.flex_timeout),
+            "WORKBENCH_FLEX_BACKOFF": repr(self.flex_backoff),
+            "WORKBENCH_BATCH_POLL": repr(self.batch_poll),
             "WORKBENCH_LOCAL_MODELS": ",".join(self.local_models),
         }
         optional = {

@@ -51,7 +51,7 @@ class TransientError(ProviderError):
     def __init__(self, message: str, retry_after: float | None = None, kind: str = "server"):
         super().__init__(message)
         self.retry_after = retry_after
-        self.kind = kind  # "rate_limit", "server", "timeout", "connection", "malformed"
+        self.kind = kind  # "rate_limit", "unavailable" (flex capacity), "server", "timeout", "connection", "malformed"
 
 
 class RequestError(ProviderError):

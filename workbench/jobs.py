@@ -62,6 +62,31 @@ class JobManager:
         self._lock = threading.Lock()
         self._slots = threading.BoundedSemaphore(max_jobs)
         repo.mark_stale_runs(wb.engine)
+        self.pick_up_batches()
+
+    def pick_up_batches(self) -> list[int]:
+        """Reattach to batch runs whose batches are still on the server (after a restart or a Ctrl-C'd CLI).
+
+        Batch runs take hours; they must not wait for someone to press Resume. Only runs paid with the
+        server's key are picked up (a user's own key is not kept).
+        """
+        from workbench.delivery import BATCH
+        from workbench.storage import batches
+
+        picked = []
+        for run in repo.runs_with_status(self.wb.engine, ["interrupted"]):
+            if run.delivery != BATCH or run.key_kind not in ("server", None):
+                continue
+            if not batches.jobs(self.wb.engine, run.id, uncollected=True):
+                continue
+            try:
+                plan = self.wb.plan_for_run(run)
+            except Exception as exc:  # the run cannot be rebuilt here (another server): leave it
+                log.warning("cannot pick up batch run %s: %s", run.id, exc)
+                continue
+            self.submit(run, plan)
+            picked.append(run.id)
+        return picked
 
     def submit(
         self,

@@ -15,6 +15,10 @@ def format_report(report: dict[str, Any]) -> str:
     repeats = max((c.get("repeats") or 1 for c in cells), default=1)
     unit = f"samples × {repeats} repeats; intervals count samples" if repeats > 1 else "samples"
     lines = [f"run {report['run_id']}: {len(cells)} cells ({unit})"]
+    if report.get("delivery"):
+        from workbench.delivery import describe
+
+        lines[0] += f", delivery {describe(report['delivery'], report.get('saving_usd'))}"
     if target is not None:
         lines.append(
             f"required accuracy {fmt.percent(target)}: yes = the whole 95% interval is at or above it, no = below it"

@@ -30,6 +30,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from workbench import formatting as fmt
+from workbench.delivery import FLEX, STANDARD
 from workbench.errors import (
     AuthError,
     CellRequestError,
@@ -40,7 +41,7 @@ from workbench.errors import (
     TransientError,
 )
 from workbench.limiter import AdaptiveLimiter
-from workbench.pricing import Catalog, ModelInfo, cost
+from workbench.pricing import Catalog, ModelInfo, cost, delivery_factor
 from workbench.processes import new_owner, worker_id
 from workbench.promptfile import PromptFile
 from workbench.providers.base import CallCancelled, Completion, Provider
@@ -109,6 +110,8 @@ class Runner:
         on_progress: Callable[[Progress], None] | None = None,
         cancel: threading.Event | None = None,
         sleep: Callable[[float], None] | None = None,
+        delivery: str = STANDARD,
+        flex_backoff_s: float = 30.0,
     ):
         self.engine = engine
         self.provider = provider
@@ -119,6 +122,8 @@ class Runner:
         self.stream = stream
         self.on_progress = on_progress
         self.cancel = cancel or threading.Event()
+        self.delivery = delivery  # standard | flex: flex calls carry service_tier and cost the flex rate
+        self.flex_backoff_s = flex_backoff_s
         self.limiter = AdaptiveLimiter(self.concurrency)
         self._stop = threading.Event()
         self._lock = threading.Lock()
@@ -296,12 +301,14 @@ class Runner:
                 if stopped is not None:  # its model was stopped while this call waited: say why on the item
                     self._queue.put(Failure(item_id, stopped, 0, call.key))
                 continue  # stopped while waiting
+            info = self._billed_model(call, completion)
             price = cost(
-                self._billed_model(call, completion),
+                info,
                 completion.prompt_tokens,
                 completion.cached_tokens,
                 completion.completion_tokens,
                 cache_write_tokens=completion.cache_write_tokens,
+                tier_factor=delivery_factor(info, self.delivery),
             )  # no usage reported: unknown, never 0 (unless the model is free)
             # Without usage the cost is unknown, yet it was paid: a budget counts it at its estimate.
             guess = self._estimate(call) if price is None and completion.prompt_tokens is None else None
@@ -362,11 +369,12 @@ class Runner:
             if not self.limiter.acquire(self._stop):
                 return None, attempt
             attempt += 1
+            body = {**call.body, "service_tier": "flex"} if self.delivery == FLEX else call.body  # not in the key
             try:
                 if self.stream:
-                    completion = self.provider.stream(call.body, stop=self._stop)
+                    completion = self.provider.stream(body, stop=self._stop)
                 else:
-                    completion = self.provider.complete(call.body, stop=self._stop)
+                    completion = self.provider.complete(body, stop=self._stop)
                 self.limiter.success(completion.rate)
                 return completion, attempt
             except CallCancelled:
@@ -384,6 +392,8 @@ class Runner:
                     failure.attempts = attempt  # type: ignore[attr-defined]
                     raise failure from None
                 delay = self._backoff(attempt, exc.retry_after)
+                if exc.kind == "unavailable":  # flex capacity: wait long (doubling), never a standard call
+                    delay = min(self.flex_backoff_s * 2 ** (attempt - 1), 20 * self.flex_backoff_s) + delay * 0.1
                 log.debug("retrying %s in %.2fs: %s", call.model, delay, exc)
             except (AuthError, ModelNotFoundError, ServerUnreachableError) as exc:
                 raise _Fatal(exc) from None

@@ -91,6 +91,7 @@ class Prepared:
     max_cost_usd: float | None = None  # the caller's own limit, recorded on a new run
     continue_unfinished: bool = True  # a sweep continues its unfinished identical run when it may
     notes: list[str] = field(default_factory=list)  # said at launch (a new run instead of a changed one)
+    delivery: str = "standard"  # standard | flex | batch (workbench/delivery.py): priced in the estimate
     _estimate: dict[str, Any] | None = field(default=None, repr=False)
 
     @property
@@ -123,6 +124,7 @@ class Inline:
     on_progress: Callable[[Progress], None] | None = None
     stream: bool = False
     cancel: threading.Event | None = None
+    wait: bool = True  # a batch run: False submits its batches and returns (the run is left interrupted)
 
     def __call__(self, wb: Workbench, run: Run, plan: Plan, concurrency: int, max_cost_usd: float | None) -> Outcome:
         return wb.execute(
@@ -133,6 +135,7 @@ class Inline:
             on_progress=self.on_progress,
             cancel=self.cancel,
             stream=self.stream,
+            wait=self.wait,
         )
 
 
@@ -230,11 +233,13 @@ def prepare_sweep(
     new_run: bool = False,
     logprobs: bool = False,
     efforts: Sequence[str] = (),
+    delivery: str = "standard",
 ) -> Prepared:
     """Plan and estimate a sweep for ``actor`` and decide whether it may start (nothing is called).
 
     ``logprobs``: ask the models that return them for logprobs (the cascade's logprob signal).
-    ``efforts``: reasoning efforts to compare (empty: each reasoning model at its default)."""
+    ``efforts``: reasoning efforts to compare (empty: each reasoning model at its default). The
+    estimate, and so every budget check, is at the ``delivery`` mode's price (flex and batch: half)."""
     require_role(actor)
     plan = wb.plan(
         prompts,
@@ -247,14 +252,16 @@ def prepare_sweep(
         logprobs=logprobs,
         efforts=efforts,
     )
+    delivery = wb.check_delivery(plan, delivery)
     prepared = Prepared(
         plan,
-        partial(wb.estimate, plan),
+        partial(wb.estimate, plan, delivery),
         actor,
         name=name,
         concurrency=concurrency,
         max_cost_usd=max_cost_usd,
         continue_unfinished=not new_run and may_continue(wb, actor, plan),
+        delivery=delivery,
     )
     _money_and_models(wb, actor, prepared, max_cost_usd, actor.id)
     return prepared
@@ -276,12 +283,13 @@ def prepare_resume(
     limit = max_cost_usd if max_cost_usd is not None else run.max_cost_usd
     prepared = Prepared(
         plan,
-        partial(wb.estimate, plan),
+        partial(wb.estimate, plan, run.delivery),
         actor,
         target=run,
         name=run.name,
         concurrency=concurrency or run.concurrency,
         max_cost_usd=limit,
+        delivery=run.delivery,
     )
     _money_and_models(wb, actor, prepared, limit, run.created_by)
     return prepared
@@ -294,12 +302,13 @@ def prepare_rerun(wb: Workbench, actor: Actor, run_id: int) -> Prepared:
     plan = wb.plan_for_run(run)
     prepared = Prepared(
         plan,
-        partial(wb.estimate, plan),
+        partial(wb.estimate, plan, run.delivery),
         actor,
         name=f"{run.name} (re-run)",
         concurrency=run.concurrency,
         max_cost_usd=run.max_cost_usd,
         continue_unfinished=False,
+        delivery=run.delivery,
     )
     _money_and_models(wb, actor, prepared, run.max_cost_usd, actor.id)
     return prepared
@@ -328,6 +337,7 @@ def launch(
             key_kind=prepared.actor.key_kind,
             resume=prepared.continue_unfinished,
             notes=prepared.notes,
+            delivery=prepared.delivery,
         )
         continued = run.status != "pending"
     run_id = int(run.id or 0)  # a stored run always has its id

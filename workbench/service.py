@@ -20,10 +20,11 @@ from sqlalchemy.engine import Engine
 from workbench import formatting as fmt
 from workbench.config import Settings
 from workbench.datasets import SampleSet
+from workbench.delivery import BATCH, FLEX, STANDARD, discounted, parse_delivery
 from workbench.errors import BudgetError, InputError, WorkbenchError
 from workbench.local import NO_MODEL_HELP, LocalModel, configured_names, local_models, runnable
 from workbench.local.server import SERVERS, LocalServers
-from workbench.pricing import Catalog, usd
+from workbench.pricing import Catalog, delivery_factor, usd
 from workbench.promptfile import PromptFile
 from workbench.providers.base import Provider
 from workbench.redaction import redact_url
@@ -209,10 +210,30 @@ class Workbench:
         plan.notes.extend(self.model_warnings(plan.models))
         return plan
 
-    def estimate(self, plan: Plan) -> dict[str, Any]:
+    def estimate(self, plan: Plan, delivery: str = STANDARD) -> dict[str, Any]:
+        """The estimate at the ``delivery`` mode's price (standard, flex or batch)."""
         calls = plan.calls()
         stored = set(repo.stored_keys(self.engine, (c.key for c in calls)))
-        return estimate(plan, calls, stored, repo.reasoning_history(self.engine))
+        return estimate(plan, calls, stored, repo.reasoning_history(self.engine), delivery)
+
+    def check_delivery(self, plan: Plan, delivery: str) -> str:
+        """The checked delivery mode: flex and batch are OpenAI's, so local models take standard calls."""
+        mode = parse_delivery(delivery)
+        local = [model for model in plan.models if model in plan.endpoints]
+        if mode != STANDARD and local:
+            raise InputError(
+                f"{', '.join(local)} is a local model: {mode} is OpenAI's half-price delivery; run it as standard"
+            )
+        if mode == FLEX:
+            no_flex = [
+                m for m in plan.models if (info := self.catalog.lookup(m)) is not None and info.flex_factor is None
+            ]
+            if no_flex:
+                raise InputError(
+                    f"{', '.join(no_flex)} does not offer Flex processing (OpenAI's pricing page): use batch "
+                    "(--batch) for half price, or standard"
+                )
+        return mode
 
     def check_budget(self, est: dict[str, Any], max_cost_usd: float | None) -> None:
         """Refuse, before any call, a plan whose new calls may cost more than ``max_cost_usd``."""
@@ -239,6 +260,7 @@ class Workbench:
         key_kind: str | None = None,
         resume: bool = True,
         notes: list[str] | None = None,
+        delivery: str = STANDARD,
     ) -> Run:
         """A run for this plan: the unfinished run of the identical plan when there is one, else a new one.
 
@@ -246,9 +268,10 @@ class Workbench:
         cell differently (a model that takes no temperature, say) plan other calls, and get a new run
         (which reuses every stored answer); ``notes`` receives the line that says so.
         """
+        delivery = self.check_delivery(plan, delivery)
         if resume:
             unfinished = repo.find_unfinished_run(self.engine, plan.plan_hash)
-            if unfinished is not None and not is_live(unfinished):
+            if unfinished is not None and not is_live(unfinished) and unfinished.delivery == delivery:
                 planned = {call.key for call in plan.calls()}
                 if repo.run_request_keys(self.engine, unfinished.id) == planned:
                     return unfinished
@@ -276,6 +299,7 @@ class Workbench:
             max_cost_usd=max_cost_usd,
             created_by=created_by,
             key_kind=key_kind or ("server" if self.settings.api_key else "none"),
+            delivery=delivery,
         )
         return repo.create_run(self.engine, run, items)
 
@@ -288,8 +312,13 @@ class Workbench:
         on_progress: Callable[[Progress], None] | None = None,
         cancel: threading.Event | None = None,
         stream: bool = False,
+        wait: bool = True,
     ) -> Outcome:
+        """Execute the unanswered items of ``run`` in its delivery mode (``wait``: batch runs only)."""
         self.check_runnable(plan.models)
+        if run.delivery == BATCH:
+            return self._batch_executor(plan, max_cost_usd if max_cost_usd is not None else run.max_cost_usd,
+                                        on_progress, cancel, wait).execute(run, plan)  # fmt: skip
         runner = Runner(
             self.engine,
             self.provider,
@@ -300,8 +329,38 @@ class Workbench:
             stream=stream,
             on_progress=on_progress,
             cancel=cancel,
+            delivery=run.delivery,
+            flex_backoff_s=self.settings.flex_backoff,
         )
         return runner.execute(run, plan)
+
+    def _batch_executor(
+        self,
+        plan: Plan,
+        max_cost_usd: float | None,
+        on_progress: Callable[[Progress], None] | None,
+        cancel: threading.Event | None,
+        wait: bool,
+    ) -> Any:
+        from workbench.batch import BatchExecutor
+
+        def estimate_cost(calls: list[Any]) -> Decimal | None:
+            est = estimate(plan, calls, set(), delivery=BATCH)["est_new_usd"]
+            return None if est is None else Decimal(repr(est))
+
+        return BatchExecutor(
+            self.engine,
+            self.provider.remote().client,
+            self.catalog,
+            self.settings.base_url,
+            poll_s=self.settings.batch_poll,
+            max_rounds=max(2, min(self.settings.max_attempts, 4)),
+            max_cost_usd=max_cost_usd,
+            wait=wait,
+            on_progress=on_progress,
+            cancel=cancel,
+            estimate_cost=estimate_cost,
+        )
 
     def plan_for_run(self, run: Run) -> Plan:
         """Rebuild the plan of a stored run (to resume it)."""
@@ -355,6 +414,8 @@ class Workbench:
             "reused_usd": money["reused_usd"],
             "total_cost_usd": usd(total) if known else None,
             "base_url": run.base_url,
+            "delivery": run.delivery,
+            "saving_usd": self.saving(run),
             "repeats": run.repeats,
             "created_at": run.created_at.isoformat(timespec="seconds"),
             "cells": cells,
@@ -409,6 +470,18 @@ class Workbench:
         prompts = {p["id"]: repo.get_prompt_version(self.engine, p["id"])[1] for p in plan["prompts"]}
         asked = {m for m in plan["models"] if plan.get("logprobs") and logprobs_supported(self.catalog, m)}
         return render_cascade(spec_from_report(report, prompts, asked, policy), fmt)
+
+    def saving(self, run: Run) -> float | None:
+        """What the answers this run paid for would have cost more as standard calls (0 for standard runs)."""
+        if not discounted(run.delivery):
+            return 0.0
+        total = Decimal(0)
+        for model, paid in repo.paid_by_model(self.engine, run.id):
+            factor = delivery_factor(self.catalog.lookup(model), run.delivery)
+            if paid is None or not factor:
+                return None
+            total += Decimal(repr(paid)) / factor - Decimal(repr(paid))
+        return usd(total)
 
 
 def cut_off_notes(cells: Sequence[dict[str, Any]]) -> list[str]:

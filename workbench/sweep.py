@@ -20,9 +20,10 @@ from urllib.parse import urlsplit
 
 from workbench.chat import refused_params, request_body, request_key
 from workbench.datasets import SampleSet, some
+from workbench.delivery import STANDARD
 from workbench.errors import InputError
 from workbench.label_check import looks_like_free_text, rows_text, unknown_labels
-from workbench.pricing import EFFORTS, Catalog, ModelInfo, cost, usd
+from workbench.pricing import EFFORTS, Catalog, ModelInfo, cost, delivery_factor, usd
 from workbench.promptfile import PromptFile
 from workbench.redaction import redact_url
 from workbench.suggest import did_you_mean
@@ -436,13 +437,16 @@ def estimate(
     calls: list[PlannedCall] | None = None,
     stored: set[str] | None = None,
     history: dict[tuple[str, str | None], float] | None = None,
+    delivery: str = STANDARD,
 ) -> dict[str, Any]:
     """The estimate contract: calls, est_total_usd and per-model prompt/completion tokens and cost.
 
     Prompt tokens are exact (tiktoken, cookbook rule) for every call; completion tokens are an
     estimate, and so are reasoning tokens (see :func:`estimated_reasoning_tokens`; ``history`` maps
     (model, effort sent) to the mean reasoning tokens this database has stored). ``stored`` keys are
-    already paid for: they are counted in ``stored`` and excluded from ``est_new_usd``.
+    already paid for: they are counted in ``stored`` and excluded from ``est_new_usd``. Costs are at the
+    ``delivery`` mode's price (the catalog's batch or flex factor); ``est_new_usd_standard`` is what the
+    new calls would cost as standard calls.
     """
     calls = plan.calls() if calls is None else calls
     stored = stored or set()
@@ -465,7 +469,8 @@ def estimate(
                 "est_reasoning_tokens": 0,
                 "_cost": Decimal(0),
                 "_new_cost": Decimal(0),
-                "_known": plan.catalog.lookup(call.model) is not None,
+                "_new_standard": Decimal(0),
+                "_known": delivery_factor(plan.catalog.lookup(call.model), delivery) is not None,
             },
         )
         prompt_tokens = counts[message_key]
@@ -478,16 +483,20 @@ def estimate(
         entry["prompt_tokens"] += prompt_tokens
         entry["est_completion_tokens"] += completion_tokens
         entry["est_reasoning_tokens"] += thinking
-        price = cost(info, prompt_tokens, 0, completion_tokens)
-        if price is not None:
+        standard = cost(info, prompt_tokens, 0, completion_tokens)
+        factor = delivery_factor(info, delivery)  # None: unknown price, or a model without that mode
+        price = None if factor is None else cost(info, prompt_tokens, 0, completion_tokens, tier_factor=factor)
+        if price is not None and standard is not None:
             entry["_cost"] += price
             if call.key not in stored:
                 entry["_new_cost"] += price
+                entry["_new_standard"] += standard
         if call.key in stored:
             entry["stored"] += 1
     models = []
     total = Decimal(0)
     total_new = Decimal(0)
+    total_standard = Decimal(0)
     all_known = True
     for model in plan.models:
         entry = per_model.get(model)
@@ -495,6 +504,7 @@ def estimate(
             continue
         known = entry.pop("_known")
         est, est_new = entry.pop("_cost"), entry.pop("_new_cost")
+        total_standard += entry.pop("_new_standard")
         entry["new_calls"] = entry["calls"] - entry["stored"]
         entry["est_cost_usd"] = usd(est) if known else None
         entry["est_new_cost_usd"] = usd(est_new) if known else None
@@ -509,6 +519,8 @@ def estimate(
         "est_total_usd": usd(total) if all_known else None,
         "est_new_usd": usd(total_new) if all_known else None,
         "cost_known": all_known,
+        "delivery": delivery,
+        "est_new_usd_standard": usd(total_standard) if all_known else None,
         "models": models,
         "notes": list(plan.notes) + list(bases),
         "estimate": (

@@ -16,6 +16,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from tests.support.fake_batches import FLEX_MODELS, family
 from tests.support.fake_hostile import DRIP_SECONDS, HOSTILE_FAULTS, echo_auth_error, spoil
 from tests.support.fake_replies import (
     _UNSET,
@@ -143,6 +144,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._started = False
         self._request_id = f"req_fake{next(fake._ids):010d}"
         raw = self._read_body()
+        self._raw = raw
         body: Any = None
         if raw:
             try:
@@ -168,6 +170,8 @@ class _Handler(BaseHTTPRequestHandler):
                 self._models(fake, None)
             elif method == "GET" and path.startswith("/v1/models/"):
                 self._models(fake, path.removeprefix("/v1/models/"))
+            elif path.startswith(("/v1/files", "/v1/batches")):
+                self._batches(fake, method, path, body)
             elif method == "GET" and path in ("/", "/v1"):
                 self._send(200, {"object": "fake-openai", "base_url": fake.base_url, "models": list(fake.models)})
             else:
@@ -221,6 +225,22 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             self._send(404, fake._model_not_found(model_id))
 
+    # -- files and batches (tests/support/fake_batches.py)
+
+    def _batches(self, fake: FakeOpenAI, method: str, path: str, body: Any) -> None:
+        refused = self._auth_error(fake)
+        if refused is not None:
+            self._send(401, refused)
+            return
+        status, payload = fake.batches.route(
+            method, path, None if body is _UNSET else body, self._raw, self.headers.get("Content-Type", "")
+        )
+        if isinstance(payload, bytes):
+            self._start(status, "application/octet-stream", None, len(payload))
+            self.wfile.write(payload)
+        else:
+            self._send(status, payload)
+
     # -- chat completions
 
     def _chat(self, fake: FakeOpenAI, body: Any, record: Body) -> None:
@@ -256,12 +276,31 @@ class _Handler(BaseHTTPRequestHandler):
             record["fault"] = f"fail_rate:{fake.fail_status}"
             self._failure(fake, int(fake.fail_status), body)
             return
+        flex = body.get("service_tier") == "flex"
+        if flex and family(body["model"]) not in FLEX_MODELS:
+            message = f"Flex processing is not available for the model '{body['model']}'."
+            self._send(400, _error(message, "invalid_request_error", "invalid_value", "service_tier"))
+            return
+        if flex and fake._take_flex_unavailable():
+            # Flex capacity ran out: 429 resource_unavailable, no retry-after, not billed (OpenAI's Flex guide)
+            record["fault"] = "resource_unavailable"
+            self._send(
+                429,
+                _error(
+                    "Resource unavailable: flex processing has no capacity for this request now; retry later "
+                    "or use the default service tier.",
+                    "invalid_request_error",
+                    "resource_unavailable",
+                ),
+            )
+            return
         latency = fake.latency(body) if callable(fake.latency) else fake.latency
         if latency and latency > 0:
             fake._stop.wait(float(latency))
         answer, usage, finish, tokens = fake._answer(body)
         record["answer"] = answer
         record["usage"] = usage
+        fake._bill("flex" if flex else "default", body, usage, answer)
         if body.get("stream"):
             record["stream"] = True
             self._stream(fake, body, answer, usage, finish, tokens, limit_headers)

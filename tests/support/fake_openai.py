@@ -59,8 +59,10 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterable
+from decimal import Decimal
 from typing import Any
 
+from tests.support.fake_batches import BatchDesk, charge
 from tests.support.fake_http import _Handler, _Server
 from tests.support.fake_replies import (
     DEFAULT_MODELS,
@@ -155,6 +157,12 @@ class FakeOpenAI:
         """Seconds between stream content chunks (``latency`` is the wait before the first one)."""
         self.seed = seed
         self.log = log
+        self.flex_unavailable = 0
+        """Flex requests still to refuse with 429 ``resource_unavailable`` (no retry-after), one each."""
+
+        self.batches = BatchDesk(self, seed)
+        """The Files and Batch API (``/v1/files``, ``/v1/batches``): see :mod:`tests.support.fake_batches`."""
+        self._ledger: list[tuple[str, Body, Body, str]] = []  # (tier, body, usage, answer) of every billed answer
 
         self._lock = threading.Lock()
         self._records: list[Body] = []
@@ -250,6 +258,30 @@ class FakeOpenAI:
             (r["body"], r["usage"], r["answer"]) for r in self.chat_requests() if r["status"] == 200 and "usage" in r
         ]
 
+    def ledger(self) -> list[tuple[str, Body, Body, str]]:
+        """(tier, request body, usage, answer) of every answer billed: ``default``/``flex`` chat calls and
+        ``batch`` lines, in the order they were answered."""
+        with self._lock:
+            return list(self._ledger)
+
+    def charges(self, tier: str | None = None) -> Decimal:
+        """USD the server billed (OpenAI's published prices; flex and batch at half), for one tier or all."""
+        return sum(
+            (charge(body["model"], usage, t) for t, body, usage, _ in self.ledger() if tier in (None, t)),
+            Decimal(0),
+        )
+
+    def _take_flex_unavailable(self) -> bool:
+        with self._lock:
+            if self.flex_unavailable > 0:
+                self.flex_unavailable -= 1
+                return True
+            return False
+
+    def _bill(self, tier: str, body: Body, usage: Body, answer: str) -> None:
+        with self._lock:
+            self._ledger.append((tier, body, usage, answer))
+
     def reset(self) -> None:
         """Forget records and repeat counters, refill the rate-limit bucket, re-seed ``fail_rate``.
 
@@ -257,6 +289,7 @@ class FakeOpenAI:
         """
         with self._lock:
             self._records.clear()
+            self._ledger.clear()
             self._counters.clear()
             self._bucket = None
             self._random = random.Random(self.seed)
@@ -423,7 +456,7 @@ class FakeOpenAI:
                 }
             ],
             "usage": usage,
-            "service_tier": "default",
+            "service_tier": "flex" if body.get("service_tier") == "flex" else "default",
             "system_fingerprint": "fp_fake",
         }
 

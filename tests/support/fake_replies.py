@@ -259,6 +259,14 @@ def _validate_chat(body: Any) -> None:
         value = body.get(name)
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
             raise _BadRequest(f"Invalid '{name}': expected an integer of at least 1.", name, "integer_below_min_value")
+    tier = body.get("service_tier")
+    if tier is not None and tier not in ("auto", "default", "flex", "priority", "scale"):
+        raise _BadRequest(
+            f"Invalid value for 'service_tier': {tier!r}. Supported values are: 'auto', 'default', 'flex', "
+            "'scale' and 'priority'.",
+            "service_tier",
+            "invalid_value",
+        )
     top = body.get("top_logprobs")
     if top is not None:
         if isinstance(top, bool) or not isinstance(top, int) or not 0 <= top <= 20:

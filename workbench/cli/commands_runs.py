@@ -70,17 +70,21 @@ def cmd_runs(args: argparse.Namespace) -> int:
         print(
             f"{r.id:>5}  {r.status:<11} {str(r.created_at)[:16]}  {r.answered}/{r.calls} answered  {paid:<32}  "
             f"{r.models}" + (f"  efforts={r.efforts}" if r.efforts else "") + f"  T={r.temperatures}  {r.name}"
+            + ("" if r.delivery == "standard" else f"  [{r.delivery}]")
         )
     return 0
 
 
 def print_cells(result: dict[str, Any]) -> None:
+    from workbench.delivery import describe
+
     out = sys.stdout
     out.write(
         f"run {result['run_id']}: {result['status']} · "
         + (f"{result['new_calls']:,} new calls " if result.get("reused") is not None else "")
         + f"paid {fmt.money(result['spent_usd'])} · reused answers worth {fmt.money(result.get('reused_usd'))} · "
-        f"all answers {fmt.money(result['total_cost_usd'])}\n"
+        f"all answers {fmt.money(result['total_cost_usd'])} · "
+        f"delivery {describe(result.get('delivery'), result.get('saving_usd'))}\n"
     )
     out.write(
         f"{'model':<24}{'effort':>8}{'T':>5}{'n':>7}{'accuracy':>10}{'macro-F1':>10}{'unparsed':>10}{'errors':>8}"
@@ -116,11 +120,13 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     target, volume = check_target(args.target, "--target"), check_volume(args.volume, "--volume")
     wb = open_workbench()
-    repo.get_run(wb.engine, args.run_id)
+    run = repo.get_run(wb.engine, args.run_id)
     from workbench.storage.results import results_frame  # pandas: only for the commands that read results
 
     frame, labels = results_frame(wb.engine, args.run_id)
     report = build_report(frame, labels, args.run_id, tolerance=args.tolerance, target=target, volume=volume)
+    report["delivery"] = run.delivery
+    report["saving_usd"] = wb.saving(run)
     if args.csv:
         from workbench.csvsafe import write_report_csv
 

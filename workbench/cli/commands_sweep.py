@@ -19,6 +19,7 @@ from workbench.cli.common import (
     run_id_arg,
 )
 from workbench.datasets import load_samples
+from workbench.errors import InputError
 from workbench.label_check import spelling_variants
 from workbench.promptfile import load_prompt
 from workbench.sweep import parse_efforts, parse_models, parse_temperatures
@@ -35,6 +36,8 @@ if TYPE_CHECKING:
     from workbench.runs import Prepared
     from workbench.service import Workbench
     from workbench.storage.models import Run
+
+EXIT_INTERRUPTED = 130  # Ctrl-C: batches left running on the server
 
 
 # What the summary after a sweep needs (pandas, numpy): loaded while the calls are in flight.
@@ -81,7 +84,23 @@ def register(sub: argparse._SubParsersAction) -> None:
             help="record logprobs (and the top 5 per token) for models that return them: the cascade's logprob signal",
         )
         p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+        p.add_argument(
+            "--service-tier",
+            choices=("default", "standard", "flex"),
+            default="default",
+            help="flex: OpenAI's Flex processing, half price, slower (calls may wait minutes)",
+        )
+        p.add_argument(
+            "--batch",
+            action="store_true",
+            help="send the calls through OpenAI's Batch API: half price, answers within 24 hours",
+        )
         if name == "sweep":
+            p.add_argument(
+                "--no-wait",
+                action="store_true",
+                help="with --batch: submit the batches and return; collect them later with `resume RUN_ID`",
+            )
             p.add_argument("--concurrency", type=positive_int, default=8, help="parallel calls (default 8)")
             p.add_argument("--max-cost", type=money, metavar="USD", help="refuse or stop the sweep past this spend")
             p.add_argument("--name", default="", help="a name for the run")
@@ -104,10 +123,26 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-cost", type=money, metavar="USD")
     p.add_argument("--json", action="store_true")
     p.add_argument("--quiet", action="store_true")
+    p.add_argument("--no-wait", action="store_true", help="a batch run: look at its batches once and return")
     p.set_defaults(handler=cmd_resume)
 
 
+def _delivery(args: argparse.Namespace) -> str:
+    """The delivery mode the flags ask for (standard, flex or batch)."""
+    from workbench.delivery import BATCH, FLEX, STANDARD
+
+    flex = args.service_tier == "flex"
+    if args.batch and flex:
+        raise InputError("--batch and --service-tier flex are two ways to pay half price: choose one")
+    if args.batch and getattr(args, "stream", False):
+        raise InputError("--stream needs answers as they are written; the Batch API has none: drop one of them")
+    if getattr(args, "no_wait", False) and not args.batch:
+        raise InputError("--no-wait goes with --batch (standard and flex calls are answered while you wait)")
+    return BATCH if args.batch else FLEX if flex else STANDARD
+
+
 def _prepare(args: argparse.Namespace, wb: Workbench, sweeping: bool) -> Prepared:
+    delivery = _delivery(args)
     prompts = [load_prompt(path) for path in args.prompt]
     temperatures = parse_temperatures(args.temperatures)
     # Named by the file's name, not the path typed (the path is kept as the set's source).
@@ -137,11 +172,20 @@ def _prepare(args: argparse.Namespace, wb: Workbench, sweeping: bool) -> Prepare
         concurrency=args.concurrency if sweeping else 8,
         new_run=sweeping and args.new_run,
         logprobs=args.logprobs,
+        delivery=delivery,
     )
 
 
 def _print_estimate(est: dict[str, Any]) -> None:
+    from workbench.delivery import EXPECTED_WAIT, STANDARD
+
     say(f"{est['calls']} calls ({est['stored']} already stored and free, {est['new_calls']} new)")
+    mode = est.get("delivery", STANDARD)
+    if mode != STANDARD:
+        say(
+            f"delivery: {mode} at half price (new calls {fmt.money(est['est_new_usd'])} instead of "
+            f"{fmt.money(est['est_new_usd_standard'])} as standard); expected wait: {EXPECTED_WAIT[mode]}"
+        )
     for m in est["models"]:
         say(
             f"  {m['model']}: {m['calls']} calls, {m['prompt_tokens']} prompt tokens, "
@@ -177,7 +221,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         if continued and not args.quiet:
             say(f"resuming run {run.id} ({run.status}): only items without a stored answer are called")
 
-    inline = runs.Inline(ProgressPrinter(args.quiet), stream=args.stream)
+    inline = runs.Inline(ProgressPrinter(args.quiet), stream=args.stream, wait=not args.no_wait)
     launched = runs.launch(wb, prepared, inline, on_start=say_resuming)
     return _finish(wb, launched.result, args.json)
 
@@ -187,7 +231,12 @@ def cmd_resume(args: argparse.Namespace) -> int:
     prepared = runs.prepare_resume(
         wb, runs.local_actor(wb), args.run_id, max_cost_usd=args.max_cost, concurrency=args.concurrency
     )
-    launched = runs.launch(wb, prepared, runs.Inline(ProgressPrinter(args.quiet)), on_start=lambda *_: preload_report())
+    launched = runs.launch(
+        wb,
+        prepared,
+        runs.Inline(ProgressPrinter(args.quiet), wait=not args.no_wait),
+        on_start=lambda *_: preload_report(),
+    )
     return _finish(wb, launched.result, args.json)
 
 
@@ -199,6 +248,9 @@ def _finish(wb: Workbench, outcome: Outcome, as_json: bool) -> int:
         from workbench.cli.commands_runs import print_cells
 
         print_cells(result)
+    if outcome.status == "interrupted":  # a batch run left running on the server
+        say(f"run {outcome.run_id}: {outcome.error}")
+        return EXIT_INTERRUPTED
     if outcome.status != "completed":
         say(f"error: run {outcome.run_id} {outcome.status}: {outcome.error}")
         if outcome.status in RESUMABLE:

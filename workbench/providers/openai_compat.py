@@ -172,6 +172,11 @@ def classify(exc: Exception, model: str, base_url: str) -> ProviderError:
                 f"{base_url} answered 404 for /chat/completions; is OPENAI_BASE_URL right (it usually ends in /v1)?"
             )
         if status == 429:
+            if code == "resource_unavailable":
+                # Flex processing has no capacity now (no retry-after; not billed): retry with a long backoff
+                return TransientError(
+                    f"{base_url} has no flex capacity now (429 resource_unavailable)", kind="unavailable"
+                )
             if code == "insufficient_quota":
                 return ProviderError(
                     f"the account behind the key has no quota left on {base_url} (429 insufficient_quota)"
@@ -240,6 +245,7 @@ class OpenAIProvider:
     def __init__(self, settings: Settings, client: openai.OpenAI | None = None):
         self.base_url = settings.base_url.rstrip("/")
         self.has_key = bool(settings.api_key)
+        self.flex_timeout = settings.flex_timeout
         self.client = client or openai.OpenAI(
             api_key=settings.api_key.get() or NO_KEY,
             base_url=self.base_url,
@@ -259,7 +265,8 @@ class OpenAIProvider:
         model = str(body.get("model"))
         start = time.perf_counter()
         try:
-            response = self.client.post("/chat/completions", body=body, cast_to=_http.Response)
+            options: Any = {"timeout": self.flex_timeout} if body.get("service_tier") == "flex" else {}
+            response = self.client.post("/chat/completions", body=body, cast_to=_http.Response, options=options)
             data = response.json()
         except Exception as exc:
             raise classify(exc, model, self.base_url) from None

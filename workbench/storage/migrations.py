@@ -68,6 +68,12 @@ def m012_spend_attribution(conn: Connection) -> None:
     )
 
 
+def m013_delivery_and_batches(conn: Connection) -> None:
+    """Runs record their delivery mode (standard, flex, batch); Batch API batches are recorded per run."""
+    _add_column(conn, "runs", "delivery", "VARCHAR NOT NULL DEFAULT 'standard'")
+    models.BatchJob.__table__.create(conn, checkfirst=True)
+
+
 MIGRATIONS: list[tuple[str, Callable[[Connection], None]]] = [
     ("001_initial", m001_initial),
     ("002_run_cancel_requested", m002_run_cancel_requested),
@@ -75,6 +81,7 @@ MIGRATIONS: list[tuple[str, Callable[[Connection], None]]] = [
     ("004_team_settings", m004_team_settings),
     ("005_reasoning", m005_reasoning),
     ("012_spend_attribution", m012_spend_attribution),
+    ("013_delivery_and_batches", m013_delivery_and_batches),
 ]
 
 

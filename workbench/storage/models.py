@@ -84,6 +84,7 @@ class Run(SQLModel, table=True):
     cancel_requested: bool = False  # set by any session or process; the executing runner stops
     reserved_usd: float | None = None  # what this run holds of the budgets while live (its estimate)
     reserved_at: datetime | None = None  # spend of this run since then comes out of the reservation
+    delivery: str = "standard"  # standard | flex | batch (workbench/delivery.py); never part of a request key
 
 
 class RunItem(SQLModel, table=True):
@@ -132,6 +133,31 @@ class Response(SQLModel, table=True):
     run_id: int | None = None  # the run that paid for it (None: a Try it call)
     paid_by: str | None = None  # who made the paying run or call (None: no sign-in); survives the run's deletion
     key_kind: str | None = None  # "server", "user" or "none": which key paid
+
+
+class BatchJob(SQLModel, table=True):
+    """One Batch API batch of a run: recorded before its file is uploaded, so nothing sent is lost.
+
+    ``keys_json`` lists the request keys (each line's ``custom_id``) in file order; a batch whose
+    results are stored is ``collected``. See workbench/batch.py.
+    """
+
+    __tablename__ = "batch_jobs"
+
+    id: int | None = Field(default=None, primary_key=True)
+    run_id: int = Field(foreign_key="runs.id", index=True)
+    model: str
+    keys_json: str = Field(sa_column=Column(Text, nullable=False))
+    lines: int = 0
+    input_file_id: str | None = None
+    batch_id: str | None = Field(default=None, index=True)
+    status: str = "preparing"  # preparing, then the server's: validating ... completed, expired, cancelled, failed
+    completed: int = 0  # request_counts as last polled
+    failed: int = 0
+    collected: bool = False  # results stored; nothing more to fetch
+    error: str | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
 
 
 class CallClaim(SQLModel, table=True):

@@ -427,6 +427,7 @@ def list_runs(engine: Engine, created_by: str | None = None, limit: int | None =
         "created_by",
         "error",
         "key_kind",
+        "delivery",
     ]
     with Session(engine) as session:
         runs = [r[0] for r in session.exec(query)]
@@ -467,9 +468,21 @@ def list_runs(engine: Engine, created_by: str | None = None, limit: int | None =
                 "created_by": run.created_by,
                 "error": run.error,
                 "key_kind": run.key_kind,
+                "delivery": run.delivery or "standard",
             }
         )
     return pd.DataFrame(records, columns=columns)
+
+
+def paid_by_model(engine: Engine, run_id: int) -> list[tuple[str, float | None]]:
+    """(model, USD) of the answers ``run_id`` paid for; None when any of a model's costs is unknown."""
+    with Session(engine) as session:
+        rows = session.execute(
+            select(Response.model, func.sum(Response.cost_usd), func.count(Response.id) - func.count(Response.cost_usd))
+            .where(Response.run_id == run_id)
+            .group_by(Response.model)
+        ).all()
+    return [(r[0], None if r[2] else float(r[1] or 0.0)) for r in rows]
 
 
 def spend_per_day(engine: Engine, created_by: str | None = None) -> pd.DataFrame:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import streamlit as st
 
 from workbench import formatting as fmt
+from workbench.storage import batches
 from workbench.storage import repository as repo
 from workbench.storage.models import Run, utcnow
 from workbench.ui import activity
@@ -88,6 +89,11 @@ def show(ctx: Context, run: Run, key: str, compact: bool = False) -> Snapshot:
     parts = [f"spent {fmt.money(snap.spent_usd)}", f"{snap.errors:,} errors"]
     if snap.eta_s is not None:
         parts.append(f"about {duration(snap.eta_s)} left")
+    live = batches.progress(ctx.engine, run.id) if run.delivery == "batch" else None
+    if live and live["batches"]:
+        parts.append(
+            f"{live['batches']} batch(es) on the server ({live['completed']:,} of {live['lines']:,} lines done)"
+        )
     quiet = quiet_for(run)
     if not snap.here and quiet is not None and quiet > QUIET_AFTER_S:
         parts.append(f"no sign of life for {duration(quiet)}")
