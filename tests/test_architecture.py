@@ -73,11 +73,11 @@ FLOORS: list[tuple[str, set[str]]] = [
         {
             "promptfile", "datasets", "pricing", "chat", "sweep", "access", "limiter", "local", "providers", "metrics",
             "charts", "reporting", "export", "promptfoo", "prompts", "target", "cascade", "charts_cascade",
-            "label_check",
+            "label_check", "delivery",
         },
     ),
     ("storage", {"storage"}),
-    ("engine", {"runner", "budgets", "usage", "planning_aids"}),
+    ("engine", {"runner", "batch", "budgets", "usage", "planning_aids"}),
     ("use cases", {"service", "runs", "jobs", "worker", "library", "winner", "api", "tryit", "__init__"}),
     ("adapters", {"cli", "__main__", "ui"}),
 ]  # fmt: skip
