@@ -426,3 +426,23 @@ def test_a_restarted_app_picks_up_batch_runs_and_collects_them_without_resubmitt
     assert len(ran) == len(set(ran)) == 12
     assert repo.get_run(wb.engine, run.id).status == "completed"
     assert manager.pick_up_batches() == []  # nothing left to pick up
+
+
+def test_an_app_that_stops_leaves_the_batches_running_instead_of_cancelling_them(
+    server, db_url, prompt_file, samples_file
+):
+    wb = _bench(server, db_url)
+    plan = _plan(wb, prompt_file, samples_file, models=["gpt-4.1-nano"])
+    server.batches.hold = True
+    run = wb.start(plan, delivery="batch")
+    cancel, leave = threading.Event(), threading.Event()
+    result: dict = {}
+    worker = threading.Thread(target=lambda: result.setdefault("o", wb.execute(run, plan, cancel=cancel, leave=leave)))
+    worker.start()
+    _wait_for(lambda: bool([j for j in batch_store.jobs(wb.engine, run.id) if j.batch_id]), 10)
+    leave.set()  # the worker's parent is gone: it sets both, as workbench.worker does
+    cancel.set()
+    worker.join(10)
+    assert result["o"].status == "interrupted" and "resume" in result["o"].error
+    assert [b.status for b in server.batches.batches.values()] == ["in_progress"]  # not cancelled
+    assert not [r for r in server.requests if r["path"].endswith("/cancel")]

@@ -89,6 +89,7 @@ class BatchExecutor:
         on_progress: Callable[[Progress], None] | None = None,
         cancel: threading.Event | None = None,
         estimate_cost: Callable[[list[PlannedCall]], Decimal | None] | None = None,
+        leave: threading.Event | None = None,
     ):
         self.engine = engine
         self.client = client
@@ -103,6 +104,7 @@ class BatchExecutor:
         self.on_progress = on_progress
         self.cancel = cancel or threading.Event()
         self.estimate_cost = estimate_cost
+        self.leave = leave or threading.Event()  # set: stop waiting, leave the batches running (app stopped)
         self.tally = _Tally()
         self._rounds: dict[str, int] = {}  # request key -> batches it was sent in by this executor
         self._final: set[str] = set()  # keys answered 4xx (or out of tries): not sent again by this executor
@@ -136,7 +138,9 @@ class BatchExecutor:
         except KeyboardInterrupt:
             return self._leave(run, "interrupted by the user")
         except _Leave:
-            return self._leave(run, "submitted")
+            return self._leave(
+                run, "the app server that waited for them stopped" if self.leave.is_set() else "submitted"
+            )
         except (AuthError, InputError) as exc:
             self._fatal = str(exc)
         return self._finish(run)
@@ -145,6 +149,8 @@ class BatchExecutor:
 
     def _loop(self, run: Run, calls: dict[str, PlannedCall]) -> None:
         while True:
+            if self.leave.is_set():
+                raise _Leave  # checked before cancel: a stopping app sets both, and must not cancel batches
             if not self._cancelling and self._cancel_asked(run.id):
                 self._cancel_all(run.id)
             live = store.jobs(self.engine, run.id, uncollected=True)

@@ -313,12 +313,13 @@ class Workbench:
         cancel: threading.Event | None = None,
         stream: bool = False,
         wait: bool = True,
+        leave: threading.Event | None = None,
     ) -> Outcome:
         """Execute the unanswered items of ``run`` in its delivery mode (``wait``: batch runs only)."""
         self.check_runnable(plan.models)
         if run.delivery == BATCH:
-            return self._batch_executor(plan, max_cost_usd if max_cost_usd is not None else run.max_cost_usd,
-                                        on_progress, cancel, wait).execute(run, plan)  # fmt: skip
+            limit = max_cost_usd if max_cost_usd is not None else run.max_cost_usd
+            return self._batch_executor(plan, limit, on_progress, cancel, wait, leave).execute(run, plan)
         runner = Runner(
             self.engine,
             self.provider,
@@ -341,6 +342,7 @@ class Workbench:
         on_progress: Callable[[Progress], None] | None,
         cancel: threading.Event | None,
         wait: bool,
+        leave: threading.Event | None = None,
     ) -> Any:
         from workbench.batch import BatchExecutor
 
@@ -360,6 +362,7 @@ class Workbench:
             on_progress=on_progress,
             cancel=cancel,
             estimate_cost=estimate_cost,
+            leave=leave,
         )
 
     def plan_for_run(self, run: Run) -> Plan:

@@ -70,6 +70,7 @@ def execute(settings: Settings, run_id: int, concurrency: int | None, max_cost_u
         max_cost_usd=max_cost_usd,
         on_progress=lambda progress: _tell("progress", progress),
         cancel=cancel,
+        leave=parent_gone,  # a batch run's batches keep running on the server; a restarted app picks them up
     )
     if parent_gone.is_set() and outcome.status == "cancelled":
         repo.update_run(wb.engine, run_id, status="interrupted", error=PARENT_GONE)
