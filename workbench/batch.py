@@ -380,7 +380,7 @@ class BatchExecutor:
         for key, body in rows:
             call = calls[key]
             try:
-                completion = OpenAIProvider._from_json(body, None, None)  # type: ignore[arg-type]
+                completion = OpenAIProvider._from_json(body, None, None)
             except ProviderError:
                 continue  # a malformed answer is not stored: the line is sent again
             info = self.catalog.lookup(call.model)

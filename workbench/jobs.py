@@ -85,7 +85,7 @@ class JobManager:
                 log.warning("cannot pick up batch run %s: %s", run.id, exc)
                 continue
             self.submit(run, plan)
-            picked.append(run.id)
+            picked.append(int(run.id or 0))
         return picked
 
     def submit(

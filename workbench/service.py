@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy.engine import Engine
 
@@ -35,6 +35,9 @@ from workbench.storage.liveness import is_live
 from workbench.storage.models import Run
 from workbench.suggest import did_you_mean
 from workbench.sweep import Plan, build_plan, estimate
+
+if TYPE_CHECKING:
+    from workbench.providers.router import ModelRouter
 
 # The sweep JSON contract's cell fields, plus which prompt version the cell belongs to.
 SWEEP_CELL_KEYS = (
@@ -352,7 +355,7 @@ class Workbench:
 
         return BatchExecutor(
             self.engine,
-            self.provider.remote().client,
+            cast("ModelRouter", self.provider).remote().client,  # batches go to OPENAI_BASE_URL's server
             self.catalog,
             self.settings.base_url,
             poll_s=self.settings.batch_poll,

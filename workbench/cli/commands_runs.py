@@ -69,7 +69,9 @@ def cmd_runs(args: argparse.Namespace) -> int:
         paid = f"paid {fmt.money(r.spent_usd)}" + (f", reused {fmt.money(r.reused_usd)}" if r.reused_usd else "")
         print(
             f"{r.id:>5}  {r.status:<11} {str(r.created_at)[:16]}  {r.answered}/{r.calls} answered  {paid:<32}  "
-            f"{r.models}" + (f"  efforts={r.efforts}" if r.efforts else "") + f"  T={r.temperatures}  {r.name}"
+            f"{r.models}"
+            + (f"  efforts={r.efforts}" if r.efforts else "")
+            + f"  T={r.temperatures}  {r.name}"
             + ("" if r.delivery == "standard" else f"  [{r.delivery}]")
         )
     return 0
