@@ -276,8 +276,11 @@ def test_the_sweep_page_offers_batch_at_half_price_and_runs_it_through_the_batch
     assert says(at.info, "24 hours")
     before = len(server.ledger())
     at.button(key="sweep_run").click().run()
-    wait_for(at, lambda a: says(a.success, "Completed") or bool(a.warning), "the batch sweep to end")
-    assert not at.warning, texts(at.warning)
+    def trouble(a: AppTest) -> list[str]:  # warnings other than the models' shutdown dates (issue 14)
+        return [w.value for w in a.warning if "shut" not in w.value]
+
+    wait_for(at, lambda a: says(a.success, "Completed") or bool(trouble(a)), "the batch sweep to end")
+    assert not trouble(at)
     billed = server.ledger()[before:]
     assert billed and {tier for tier, *_ in billed} == {"batch"}
     engine = make_engine(str(env["db_url"]))
