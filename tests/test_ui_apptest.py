@@ -276,6 +276,7 @@ def test_the_sweep_page_offers_batch_at_half_price_and_runs_it_through_the_batch
     assert says(at.info, "24 hours")
     before = len(server.ledger())
     at.button(key="sweep_run").click().run()
+
     def trouble(a: AppTest) -> list[str]:  # warnings other than the models' shutdown dates (issue 14)
         return [w.value for w in a.warning if "shut" not in w.value]
 
