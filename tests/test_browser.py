@@ -111,7 +111,8 @@ def test_upload_sweep_compare_and_every_page(app: dict[str, object], page, tmp_p
     billed = len(server.billed())
     page.get_by_role("button", name="Run sweep").click()
     page.get_by_text("Completed:").wait_for()
-    assert len(server.billed()) - billed == 24  # 2 models x 2 temperatures x 6 samples, all new
+    # today's default pair (gpt-6-luna, gpt-6-sol) x (effort none at 2 temperatures + effort low) x 6 samples, all new
+    assert len(server.billed()) - billed == 36
     settle(page, "Sweep")
     check_clean(page, "sweep")
     shoot(page, "sweep-done")

@@ -87,7 +87,8 @@ def test_no_key_sweep_and_try_it_run_on_the_local_model(page, tmp_path: Path) ->
         settle(page, "Sweep")
         check_clean(page, "sweep")
         shoot(page, "sweep-done")
-        assert local_servers_of(app_pid, serving=str(bundled_gguf()))  # kept while the app runs
+        # The sweep ran in a worker process (workbench.worker), which stopped its llama.cpp server when it ended.
+        assert local_servers_of(app_pid, serving=str(bundled_gguf())) == []
 
         # Compare and Export read the local run like any other; the export says how to serve the model.
         page.get_by_role("link", name="in Compare").click()
@@ -117,5 +118,6 @@ def test_no_key_sweep_and_try_it_run_on_the_local_model(page, tmp_path: Path) ->
         settle(page, "Prompts")
         check_clean(page, "try-it")
         shoot(page, "try-it")
+        assert local_servers_of(app_pid, serving=str(bundled_gguf()))  # Try it's server: kept while the app runs
     assert wait_gone(app_pid, timeout=15) == []  # the app stopped: so did its llama.cpp server
     assert "Traceback" not in log.read_text()

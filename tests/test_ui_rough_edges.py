@@ -96,7 +96,7 @@ def test_a_failed_run_says_why_on_compare_and_export(env: dict[str, object]) -> 
     engine = make_engine(str(env["db_url"]))
     wb = Workbench.open(Settings(database_url=str(env["db_url"])))
     plan = wb.plan(
-        [parse_prompt(PROMPT_YAML)], parse_samples(SAMPLES_CSV.encode(), "reviews.csv"), ["gpt-4.1-nano"], [0.3]
+        [parse_prompt(PROMPT_YAML)], parse_samples(SAMPLES_CSV.encode(), "reviews.csv"), ["gpt-4.1-mini"], [0.3]
     )
     failed = wb.start(plan, name="refused")  # never executed: a refused key stopped it before any answer
     reason = "the server at http://gateway/v1 rejected the API key (401: Invalid proxy server token passed)"

@@ -55,9 +55,10 @@ def cmd_runs(args: argparse.Namespace) -> int:
             created_at=frame["created_at"].astype(str), finished_at=frame["finished_at"].astype(str)
         ).to_dict("records")
         for r in records:
+            for key, value in r.items():  # pandas made every unknown (None) number NaN, which JSON has not
+                if isinstance(value, float) and value != value:
+                    r[key] = None
             r["cost_usd"] = r["cost_usd"] if r.pop("cost_known") else None
-            for key in ("spent_usd", "reused_usd"):  # pandas made unknown (None) NaN
-                r[key] = None if r[key] is None or r[key] != r[key] else r[key]
             if r["finished_at"] in ("None", "NaT"):
                 r["finished_at"] = None
         emit({"runs": records})
