@@ -146,9 +146,10 @@ with shown_errors():
         ]
         code = export.render_promptfoo(
             spec.prompt,
-            [(c["model"], c["temperature"]) for c in chosen_cells],
+            [(c["model"], c["temperature"], c.get("reasoning_effort")) for c in chosen_cells],
             samples,
             header=[*keep[:-1], *figures, keep[-1]],
+            lookup=ctx.wb.catalog.lookup,
         )
     else:
         code = export.render(spec, fmt, samples=samples, margin=margin, values=fill)

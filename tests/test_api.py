@@ -89,3 +89,14 @@ def test_a_run_simulates_a_cascade_and_ships_it(session, fake_server, tmp_path):
     assert "export async function decide" in cascade.export("typescript")
     with pytest.raises(workbench.errors.InputError, match="no cheap cell"):
         run.cascade("gpt-4.1", "gpt-4.1-mini")
+
+
+def test_a_notebook_sweeps_reasoning_efforts_like_the_cli(session, fake_server):
+    run = session.sweep(
+        prompt="p.yaml", samples="s.csv", models=["gpt-6-luna"], efforts=["none", "low"], progress=False
+    )
+    assert run.status == "completed" and sorted(run.cells["reasoning_effort"]) == ["low", "none"]
+    sent = {body.get("reasoning_effort") for body, *_ in fake_server.billed()}
+    assert sent == {"none", "low"}
+    with pytest.raises(workbench.errors.InputError, match="effort"):
+        session.sweep(prompt="p.yaml", samples="s.csv", models=["gpt-6-luna"], efforts=["turbo"], progress=False)

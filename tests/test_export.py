@@ -277,3 +277,18 @@ def test_pytest_export_needs_samples_and_accuracy() -> None:
     wrong = SampleSet("x", "label", ("review", "label"), (Sample(0, "positive", {"review": "a"}),))
     with pytest.raises(InputError, match="'text'"):
         render(SPEC, "pytest", wrong)
+
+
+def test_the_promptfoo_export_of_a_reasoning_cell_sends_the_body_the_sweep_sent():
+    """Effort, max_completion_tokens and no temperature: promptfoo gets the measured body, not a default one."""
+    import yaml
+
+    from workbench.pricing import Catalog
+
+    info = Catalog.load().lookup("gpt-6-luna")
+    spec = ExportSpec(PROMPT, "gpt-6-luna", None, reasoning_effort="low", model_info=info)
+    [provider] = yaml.safe_load(render(spec, "promptfoo"))["providers"]
+    sent = {key: value for key, value in spec.body().items() if key not in ("model", "messages")}
+    assert provider["config"]["passthrough"] == sent
+    assert sent["reasoning_effort"] == "low" and "max_tokens" not in sent and "temperature" not in sent
+    assert provider["label"] == "gpt-6-luna @ effort low"

@@ -42,12 +42,14 @@ if TYPE_CHECKING:
 CELL_COLUMNS = [
     "prompt_name",
     "model",
+    "reasoning_effort",
     "temperature",
     "n",
     "accuracy",
     "macro_f1",
     "unparsed",
     "errors",
+    "reasoning_tokens",
     "cost_usd",
     "cost_per_1k_usd",
     "latency_p50_ms",
@@ -92,6 +94,8 @@ class Session:
         name: str = "",
         new_run: bool = False,
         logprobs: bool = False,
+        efforts: Sequence[str] = (),
+        delivery: str = "standard",
         progress: bool = True,
     ) -> Run:
         """Run every prompt on every sample with every model and temperature, ``repeats`` times.
@@ -101,6 +105,8 @@ class Session:
         subset. Refused before any call (a one-line :class:`~workbench.errors.WorkbenchError`) when
         the estimate exceeds ``max_cost`` or a team cap. Progress shows as a bar (tqdm).
         ``logprobs=True`` records logprobs for the models that return them (see :meth:`Run.cascade`).
+        ``efforts`` (e.g. ``["none", "low"]``) compares reasoning efforts, for the models that take them
+        (empty: each at its default); ``delivery`` is ``"standard"``, ``"flex"`` or ``"batch"`` (half price).
         """
         prompts = [_prompt(p) for p in (prompt if isinstance(prompt, (list, tuple)) else [prompt])]
         sample_set = _samples(samples, label_column)
@@ -120,6 +126,8 @@ class Session:
             concurrency=concurrency,
             new_run=new_run,
             logprobs=logprobs,
+            efforts=list(efforts),
+            delivery=delivery,
         )
         bar = _ProgressBar() if progress else None
         try:
@@ -157,7 +165,7 @@ class Run:
 
     @property
     def cells(self) -> pd.DataFrame:
-        """One row per prompt version x model x temperature: accuracy, macro-F1, cost, latency, consistency."""
+        """One row per prompt version x model x reasoning effort x temperature: accuracy, cost, latency, tokens."""
         import pandas as pd
 
         frame = pd.DataFrame(self.summary["cells"])

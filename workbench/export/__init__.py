@@ -51,7 +51,12 @@ def render(
     if fmt == "promptfoo":
         threshold = None if spec.accuracy is None else spec.accuracy - _margin(margin)
         return render_promptfoo(
-            spec.prompt, [(spec.model, spec.temperature)], samples, header=header_lines(spec), threshold=threshold
+            spec.prompt,
+            [(spec.model, spec.temperature, spec.reasoning_effort)],
+            samples,
+            header=header_lines(spec),
+            threshold=threshold,
+            lookup=lambda model: spec.model_info,
         )
     if fmt == "pytest":
         return render_pytest(spec, samples, margin)

@@ -32,7 +32,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import TYPE_CHECKING, Any
 
 import yaml
@@ -46,6 +46,7 @@ from workbench.templating import VARIABLE
 
 if TYPE_CHECKING:
     from workbench.datasets import SampleSet
+    from workbench.pricing import ModelInfo
 
 METADATA_LABELS = "workbench_labels"
 METADATA_LABEL_COLUMN = "workbench_label_column"
@@ -144,14 +145,26 @@ def assertion_js(labels: Sequence[str]) -> str:
     )
 
 
-def _provider(prompt: PromptFile, model: str, temperature: float | None) -> dict[str, Any]:
+def _provider(
+    prompt: PromptFile,
+    model: str,
+    temperature: float | None,
+    effort: str | None = None,
+    info: ModelInfo | None = None,
+) -> dict[str, Any]:
+    """One promptfoo provider sending exactly the body the workbench measured (the cell's effort and
+    the model's catalog entry decide, e.g., ``max_completion_tokens`` and ``reasoning_effort``)."""
     if not isinstance(model, str) or not model.strip():
         raise InputError("promptfoo export: a model name is empty")
     if temperature is not None and (isinstance(temperature, bool) or not isinstance(temperature, int | float)):
         raise InputError(f"promptfoo export: temperature must be a number or None (got {temperature!r})")
-    body = request_body(prompt, model, temperature)
+    body = request_body(prompt, model, temperature, None, effort, info)
     settings = {key: value for key, value in body.items() if key not in ("model", "messages")}
-    label = model if temperature is None else f"{model} @ temperature {temperature}"
+    label = (
+        model
+        + (f" @ effort {effort}" if effort else "")
+        + ("" if temperature is None else f" @ temperature {temperature}")
+    )
     return {"id": f"openai:chat:{model}", "label": label, "config": {"omitDefaults": True, "passthrough": settings}}
 
 
@@ -176,14 +189,16 @@ def _percent_text(fraction: float) -> str:
 
 def render_promptfoo(
     prompt: PromptFile,
-    cells: Sequence[tuple[str, float | None]],
+    cells: Sequence[tuple[str, float | None] | tuple[str, float | None, str | None]],
     samples: SampleSet | None = None,
     label_column: str | None = None,
     *,
     header: Sequence[str] = (),
     threshold: float | None = None,
+    lookup: Callable[[str], ModelInfo | None] | None = None,
 ) -> str:
-    """promptfooconfig.yaml text for one prompt over several (model, temperature) cells.
+    """promptfooconfig.yaml text for one prompt over several (model, temperature[, reasoning effort]) cells;
+    ``lookup`` gives each model's catalog entry, so every provider sends the body the sweep sent.
 
     ``threshold`` (a fraction, e.g. the measured accuracy minus a margin) becomes promptfoo's
     pass-rate threshold; without it promptfoo fails the run on any failed test.
@@ -213,8 +228,8 @@ def render_promptfoo(
     ]
     entry: dict[str, Any] = {"label": prompt.name, "raw": json.dumps(messages, ensure_ascii=False, indent=2)}
     providers = []
-    for model, temperature in dict.fromkeys((m, t) for m, t in cells):
-        providers.append(_provider(prompt, model, temperature))
+    for model, temperature, effort in dict.fromkeys((c[0], c[1], c[2] if len(c) > 2 else None) for c in cells):
+        providers.append(_provider(prompt, model, temperature, effort, lookup(model) if lookup else None))
     config: dict[str, Any] = {}
     if prompt.description:
         config["description"] = prompt.description
