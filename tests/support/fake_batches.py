@@ -119,6 +119,8 @@ class BatchDesk:
         self.hold = False
         self.pause_after: int | None = None  # a batch runs this many lines, then waits (in_progress)
         self.expire_after: int | None = None
+        self.expire_limit: int | None = None  # how many batches expire_after expires (None: every one)
+        self.expired_by_limit = 0
         self.max_lines = MAX_LINES
         self.max_bytes = MAX_BYTES
         self.line_faults: dict[str, int] = {}
@@ -244,6 +246,12 @@ class BatchDesk:
 
     # -- the timeline
 
+    def _expiring(self) -> bool:
+        """``expire_after`` applies (to the first ``expire_limit`` batches that reach it)."""
+        return self.expire_after is not None and (
+            self.expire_limit is None or self.expired_by_limit < self.expire_limit
+        )
+
     def _advance(self, batch: _Batch) -> None:
         now = time.monotonic()
         if batch.status == "validating":
@@ -263,7 +271,7 @@ class BatchDesk:
                     target = len(batch.lines)
                 else:
                     target = int((now - batch.stamps["_in_progress_mono"]) * self.lines_per_s)
-                if self.expire_after is not None:
+                if self._expiring():
                     target = min(target, self.expire_after)
                 if self.pause_after is not None:
                     target = min(target, self.pause_after)
@@ -275,8 +283,9 @@ class BatchDesk:
                 )
                 return
             if batch.expire_now or (
-                self.expire_after is not None and batch.done >= self.expire_after < len(batch.lines)
+                self._expiring() and batch.done >= self.expire_after < len(batch.lines)  # type: ignore[operator]
             ):
+                self.expired_by_limit += not batch.expire_now
                 self._close(
                     batch,
                     "expired",
