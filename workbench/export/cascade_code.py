@@ -18,8 +18,9 @@ from typing import Any
 from workbench import confidence
 from workbench.chat import request_body
 from workbench.errors import InputError
-from workbench.export.python_code import _parser, _pattern, literal, module_parts, scoring_parts
+from workbench.export.python_code import MAIN_FUNCTION, _parser, _pattern, literal, module_parts, scoring_parts
 from workbench.export.spec import one_line
+from workbench.export.typescript import MAIN_FUNCTION as MAIN_TS
 from workbench.export.typescript import js, parse_label_ts
 from workbench.formatting import money, percent
 from workbench.promptfile import PromptFile
@@ -193,27 +194,6 @@ def classify(**variables):
     """One of LABELS, or "unparsed": the cheap model's answer, or the strong model's when the cheap one is unsure."""
     return decide(**variables)["answer"]
 
-
-def main():
-    """One input per line (JSON objects per line when there are several variables) -> one label per line."""
-    for stream in (sys.stdin, sys.stdout):
-        if hasattr(stream, "reconfigure"):
-            stream.reconfigure(encoding="utf-8")
-    for number, line in enumerate(sys.stdin, start=1):
-        line = line.rstrip("\\r\\n")
-        if len(VARIABLES) == 1:
-            variables = {VARIABLES[0]: line}
-        elif not line.strip():
-            continue
-        else:
-            variables = json.loads(line)
-            if not isinstance(variables, dict):
-                sys.exit(f"line {number}: expected a JSON object with {', '.join(VARIABLES)}")
-        print(classify(**variables), flush=True)
-
-
-if __name__ == "__main__":
-    main()
 '''
 
 
@@ -251,6 +231,7 @@ def render_cascade_python(spec: CascadeSpec) -> str:
         + "\n\n# ---- end of answer probability ----\n\n"
         + constants
         + _PY_FUNCTIONS
+        + MAIN_FUNCTION
     )
 
 
@@ -343,28 +324,6 @@ export async function decide(variables: Variables): Promise<Decision> {
 export async function classify(variables: Variables): Promise<string> {
   return (await decide(variables)).answer;
 }
-
-async function main(): Promise<void> {
-  const lines = createInterface({ input: process.stdin, crlfDelay: Infinity });
-  for await (const line of lines) {
-    let variables: Variables;
-    if (VARIABLES.length === 1) {
-      variables = { [VARIABLES[0]]: line };
-    } else if (!line.trim()) {
-      continue;
-    } else {
-      variables = JSON.parse(line) as Variables;
-    }
-    process.stdout.write((await classify(variables)) + "\\n");
-  }
-}
-
-if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  main().catch((error: unknown) => {
-    console.error(error);
-    process.exit(1);
-  });
-}
 """
 
 
@@ -399,6 +358,7 @@ def render_cascade_typescript(spec: CascadeSpec) -> str:
         + parse_label_ts()
         + "// ---- end of label parser ----\n\n"
         + _TS_FUNCTIONS
+        + MAIN_TS
     )
 
 

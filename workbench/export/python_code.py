@@ -145,7 +145,8 @@ def classify(**variables):
     return parse_label(response.choices[0].message.content, LABELS)
 '''
 
-_MAIN = '''
+# The script's entry point (one input per line in, one label per line out): shared with the cascade export.
+MAIN_FUNCTION = '''
 
 def main():
     """One input per line (JSON objects per line when the prompt has several variables) -> one label per line."""
@@ -234,7 +235,7 @@ def render_python(spec: ExportSpec) -> str:
         + _parser()
         + _constants(spec)
         + _FUNCTIONS
-        + _MAIN
+        + MAIN_FUNCTION
     )
 
 

@@ -141,7 +141,10 @@ export async function classify(variables: Variables): Promise<string> {
   const response = await client.chat.completions.create(requestBody(variables) as any);
   return parseLabel(response.choices[0]?.message?.content ?? null, LABELS);
 }
+"""
 
+# The script's entry point (one input per line in, one label per line out): shared with the cascade export.
+MAIN_FUNCTION = """
 async function main(): Promise<void> {
   const lines = createInterface({ input: process.stdin, crlfDelay: Infinity });
   for await (const line of lines) {
@@ -195,4 +198,5 @@ def render_typescript(spec: ExportSpec) -> str:
         + parse_label_ts().replace("\nfunction parseLabel", "\nexport function parseLabel")
         + "// ---- end of label parser ----\n\n"
         + _BODY
+        + MAIN_FUNCTION
     )
