@@ -190,14 +190,38 @@ def test_on_openais_url_a_shut_down_model_is_refused_before_any_call():
     assert plan.calls()
 
 
-def test_max_tokens_becomes_max_completion_tokens_and_a_cut_off_answer_says_so(wb, fake_server):
+def test_max_tokens_budgets_the_answer_and_a_reasoning_model_gets_room_to_reason(wb, fake_server):
+    """max_tokens 10 at the model's default effort (medium): max_completion_tokens 10 + 2,000, no answer cut off."""
     capped = parse_prompt(PROMPT_YAML + "params:\n  max_tokens: 10\n", "capped.yaml")
     plan = wb.plan([capped], SAMPLES, ["gpt-5-mini", "gpt-4.1-mini"], [0.0])
-    assert any("max_tokens is sent as max_completion_tokens" in n for n in plan.notes)
+    assert any("max_tokens 10 is the answer's budget" in n and "+2,000 at effort medium" in n for n in plan.notes)
     outcome = wb.execute(wb.start(plan), plan, concurrency=2)
     bodies = {r["body"]["model"]: r["body"] for r in fake_server.chat_requests()}
-    assert bodies["gpt-5-mini"]["max_completion_tokens"] == 10 and "max_tokens" not in bodies["gpt-5-mini"]
+    assert bodies["gpt-5-mini"]["max_completion_tokens"] == 2_010 and "max_tokens" not in bodies["gpt-5-mini"]
     assert bodies["gpt-4.1-mini"]["max_tokens"] == 10  # non-reasoning models keep what the prompt says
+    summary = wb.summary(outcome.run_id, outcome)
+    mini = next(c for c in summary["cells"] if c["model"] == "gpt-5-mini")
+    assert not mini.get("cut_off") and mini["reasoning_tokens"] > 6 * 10  # more thinking than the old cap
+    assert not any("cut off by reasoning" in n for n in summary.get("notes", []))
+
+
+def test_effort_none_adds_no_room_and_the_estimate_never_prices_past_the_cap(wb):
+    capped = parse_prompt(PROMPT_YAML + "params:\n  max_tokens: 10\n", "capped.yaml")
+    plan = wb.plan([capped], SAMPLES, ["gpt-6-luna"], [0.0], efforts=["none", "low"])
+    sent = {c.reasoning_effort: c.body["max_completion_tokens"] for c in plan.calls()}
+    assert sent == {"none": 10, "low": 610}
+    explicit = parse_prompt(PROMPT_YAML + "params:\n  max_completion_tokens: 8\n", "explicit.yaml")
+    plan = wb.plan([explicit], SAMPLES, ["gpt-6-luna"], [0.0], efforts=["high"])
+    assert {c.body["max_completion_tokens"] for c in plan.calls()} == {8}  # the prompt's own cap, as written
+    figures = wb.estimate(plan)["models"][0]
+    assert figures["est_completion_tokens"] == 8 * len(plan.calls())  # not 8,000 reasoning tokens a call
+
+
+def test_an_explicit_max_completion_tokens_too_small_to_reason_is_cut_off_and_says_so(wb, fake_server):
+    capped = parse_prompt(PROMPT_YAML + "params:\n  max_completion_tokens: 10\n", "capped.yaml")
+    plan = wb.plan([capped], SAMPLES, ["gpt-5-mini"], [0.0])
+    outcome = wb.execute(wb.start(plan), plan, concurrency=2)
+    assert {r["body"]["max_completion_tokens"] for r in fake_server.chat_requests()} == {10}
     assert all(r["status"] == 200 for r in fake_server.chat_requests())
     summary = wb.summary(outcome.run_id, outcome)
     mini = next(c for c in summary["cells"] if c["model"] == "gpt-5-mini")

@@ -24,10 +24,11 @@ def request_body(
     """``{"model", "messages", "temperature", **params, "reasoning_effort"}`` as the model takes it.
 
     ``temperature`` and ``effort`` are left out when None. With the catalog entry ``info`` the
-    prompt's parameters are adapted to the model: ``max_tokens`` becomes ``max_completion_tokens``
-    for models that refuse it (reasoning models), and parameters the model refuses at this effort
-    (see :func:`refused_params`) are not sent. With ``values`` the ``{{variables}}`` are rendered;
-    without, they stay in place (for exports).
+    prompt's parameters are adapted to the model: ``max_tokens`` (the answer's budget) becomes
+    ``max_completion_tokens`` for models that refuse it, plus the room reasoning needs at that effort
+    (:meth:`ModelInfo.reasoning_room`: reasoning counts against the same cap), and parameters the
+    model refuses at this effort (see :func:`refused_params`) are not sent. With ``values`` the
+    ``{{variables}}`` are rendered; without, they stay in place (for exports).
     """
     messages = render_messages(prompt.messages, values) if values is not None else [dict(m) for m in prompt.messages]
     body: dict[str, Any] = {"model": model, "messages": messages}
@@ -38,8 +39,9 @@ def request_body(
         body["reasoning_effort"] = effort
     if info is not None:
         if info.max_tokens_param == "max_completion_tokens" and "max_tokens" in body:
-            cap = body.pop("max_tokens")
-            body.setdefault("max_completion_tokens", cap)
+            cap = body.pop("max_tokens")  # the answer's budget; reasoning counts against the same cap
+            room = info.reasoning_room(effort) if isinstance(cap, int) and not isinstance(cap, bool) else 0
+            body.setdefault("max_completion_tokens", cap + room if room else cap)
         for name in refused_params(body, info, effort):
             body.pop(name, None)
     return body

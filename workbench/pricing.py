@@ -27,6 +27,23 @@ RULES = ("always", "never", "effort_none")
 # Every reasoning effort OpenAI's chat completions know, lowest first (each model takes some of them).
 EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh", "max")  # when a model takes temperature / logprobs
 DELIVERY = ("standard", "flex", "batch")
+# Reasoning tokens per call at each effort: the range an estimate assumes before a database has seen
+# any (it prices the upper end), and the room a request leaves for reasoning. A prompt's
+# ``max_tokens`` budgets its *answer*; OpenAI counts a reasoning model's thinking against the same
+# ``max_completion_tokens``, so a cap of 5 would cut every answer off at effort low (empty content,
+# finish ``length``, paid). A reasoning request is therefore sent the answer's budget plus the upper
+# end here (see :func:`reasoning_room`); a prompt that sets ``max_completion_tokens`` itself is sent
+# exactly that. Classification answers reason far less than OpenAI's general advice to reserve
+# ~25,000 tokens; the room stays a cost guard, and answers cut off anyway are counted per cell.
+REASONING_RANGE = {
+    "none": (0, 0),
+    "minimal": (0, 100),
+    "low": (50, 600),
+    "medium": (200, 2_000),
+    "high": (1_000, 8_000),
+    "xhigh": (2_000, 16_000),
+    "max": (4_000, 32_000),
+}
 RETIRING_DAYS = 60  # a model shutting down within this many days gets a warning (and is no default)
 
 
@@ -111,6 +128,13 @@ class ModelInfo:
     def logprobs(self) -> bool:
         """Takes logprobs when no effort is sent."""
         return self.takes_logprobs(None)
+
+    def reasoning_room(self, effort: str | None = None) -> int:
+        """Tokens a request at ``effort`` (None: the model's default) leaves for reasoning above the answer."""
+        if not self.reasoning:
+            return 0
+        level = effort or self.default_effort or "medium"
+        return REASONING_RANGE.get(level, (0, 32_000))[1]
 
     def days_left(self, today: date | None = None) -> int | None:
         """Days until shutdown (negative: already shut down); None when none is announced."""

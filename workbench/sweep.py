@@ -23,7 +23,7 @@ from workbench.datasets import SampleSet, some
 from workbench.delivery import STANDARD
 from workbench.errors import InputError
 from workbench.label_check import looks_like_free_text, rows_text, unknown_labels
-from workbench.pricing import EFFORTS, Catalog, ModelInfo, cost, delivery_factor, usd
+from workbench.pricing import EFFORTS, REASONING_RANGE, Catalog, ModelInfo, cost, delivery_factor, usd
 from workbench.promptfile import PromptFile
 from workbench.redaction import redact_url
 from workbench.suggest import did_you_mean
@@ -380,12 +380,28 @@ def build_plan(
                             f"{model} refuses {', '.join(dropped)}{at}: prompt {prompt.name!r} is sent without them"
                         )
                 if "max_tokens" in prompt.params and info.max_tokens_param == "max_completion_tokens":
-                    plan.notes.append(
-                        f"{model} takes max_completion_tokens, not max_tokens: prompt {prompt.name!r}'s max_tokens is "
-                        "sent as max_completion_tokens (reasoning tokens count against it)"
-                    )
+                    plan.notes.append(max_tokens_note(model, info, prompt, {e for e, _ in plan.cell_settings(model)}))
     plan.notes = list(dict.fromkeys(plan.notes))
     return plan
+
+
+def max_tokens_note(model: str, info: ModelInfo, prompt: PromptFile, efforts: set[str | None]) -> str:
+    """What a reasoning model is sent for a prompt's ``max_tokens`` (see :func:`chat.request_body`)."""
+    cap = prompt.params["max_tokens"]
+    rooms = sorted(
+        (info.reasoning_room(e), e or info.default_effort or "default") for e in efforts if info.reasoning_room(e)
+    )
+    text = (
+        f"{model} takes max_completion_tokens, not max_tokens: prompt {prompt.name!r}'s max_tokens {cap} is the "
+        "answer's budget"
+    )
+    if not rooms:
+        return text + ", sent as max_completion_tokens"
+    room_text = ", ".join(f"+{room:,} at effort {effort}" for room, effort in rooms)
+    return (
+        f"{text}; reasoning counts against the same cap, so it is sent with room to reason ({room_text}); "
+        "set max_completion_tokens in the prompt's params to choose the cap yourself"
+    )
 
 
 def estimated_completion_tokens(prompt: PromptFile) -> int:
@@ -393,19 +409,6 @@ def estimated_completion_tokens(prompt: PromptFile) -> int:
     longest = max(count_text(label) for label in prompt.labels) + 1
     cap = prompt.params.get("max_tokens") or prompt.params.get("max_completion_tokens")
     return min(longest, int(cap)) if cap else longest
-
-
-# Reasoning tokens per call assumed when this database has seen none for a model and effort:
-# a stated range (the upper end is priced, so an estimate without history errs high).
-REASONING_RANGE = {
-    "none": (0, 0),
-    "minimal": (0, 100),
-    "low": (50, 600),
-    "medium": (200, 2_000),
-    "high": (1_000, 8_000),
-    "xhigh": (2_000, 16_000),
-    "max": (4_000, 32_000),
-}
 
 
 def estimated_reasoning_tokens(
@@ -478,7 +481,11 @@ def estimate(
         thinking, basis = estimated_reasoning_tokens(info, call.reasoning_effort, history, call.model)
         if basis:
             bases.setdefault(basis)
-        completion_tokens = completion[call.prompt_version_id] + thinking
+        answer = completion[call.prompt_version_id]
+        sent_cap = call.body.get("max_completion_tokens") or call.body.get("max_tokens")
+        if isinstance(sent_cap, int) and answer + thinking > sent_cap:  # never billed past the cap sent
+            thinking = max(0, sent_cap - answer)
+        completion_tokens = answer + thinking
         entry["calls"] += 1
         entry["prompt_tokens"] += prompt_tokens
         entry["est_completion_tokens"] += completion_tokens
