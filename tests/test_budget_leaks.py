@@ -125,3 +125,18 @@ def test_try_it_answers_are_stored_counted_and_reused(wb, fake_server) -> None:
     assert spent.calls == 1 and spent.usd == pytest.approx(float(first.cost_usd))
     plan = wb.plan([PROMPT], SAMPLES, ["gpt-4.1-nano"], [0.0], 1)
     assert wb.estimate(plan)["new_calls"] == len(SAMPLES) - 1  # the sweep reuses the tried call for free
+
+
+def test_try_it_on_a_reasoning_model_is_the_sweep_cells_call_and_is_reused(wb, fake_server) -> None:
+    from workbench import tryit
+
+    prompt = parse_prompt(PROMPT_YAML + "params:\n  max_tokens: 5\n", "capped.yaml")
+    for effort, temperature in (("none", 0.0), ("low", 0.7)):  # low takes no temperature: left out, as a sweep does
+        body = tryit.body_for(
+            wb, prompt, "gpt-6-luna", SAMPLES.samples[0].variables, effort=effort, temperature=temperature
+        )
+        assert body["reasoning_effort"] == effort and ("temperature" in body) == (effort == "none")
+        tryit.try_prompt(wb, body, paid_by=ALICE, key_kind="server")
+    assert all(r["status"] == 200 for r in fake_server.chat_requests())
+    plan = wb.plan([prompt], SAMPLES, ["gpt-6-luna"], [0.0], 1, efforts=["none", "low"])
+    assert wb.estimate(plan)["new_calls"] == 2 * len(SAMPLES) - 2  # both tried calls are the sweep's, free

@@ -126,6 +126,31 @@ def test_try_it_with_an_empty_variable_is_refused_before_any_call(env: dict[str,
     assert server.calls == before
 
 
+def test_try_it_sends_a_reasoning_model_what_a_sweep_cell_sends(env: dict[str, object], server: FakeOpenAI) -> None:
+    """Effort low on gpt-6-luna: reasoning_effort low, max_completion_tokens with room, no temperature."""
+    at = visit(start(), "prompts")
+    at.selectbox(key="pe_try_model").set_value("gpt-6-luna").run()
+    assert at.selectbox(key="pe_try_effort").value == "none"  # the cheapest effort, where a temperature is taken
+    assert not at.number_input(key="pe_try_temperature").disabled
+    at.selectbox(key="pe_try_effort").set_value("low").run()
+    assert at.number_input(key="pe_try_temperature").disabled  # GPT-6 takes a temperature at effort none only
+    modes = [r for r in at.radio if r.key == "pe_try_mode"]
+    if modes:
+        modes[0].set_value("A sample row").run()
+    else:
+        for box in [b for b in at.text_area if str(b.key).startswith("pe_try_value_")]:
+            box.input("Great value, works well").run()
+    before = len(server.chat_requests())
+    at.button(key="pe_send").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    sent = server.chat_requests()[before:]
+    assert len(sent) == 1 and sent[0]["status"] == 200
+    body = sent[0]["body"]
+    assert body["model"] == "gpt-6-luna" and body["reasoning_effort"] == "low"
+    assert "temperature" not in body and "max_tokens" not in body
+    assert "at effort low" in at.session_state["pe_try_result"]["model"]
+
+
 def test_the_prompts_check_defaults_to_a_sample_set_that_fits(env: dict[str, object]) -> None:
     engine = make_engine(str(env["db_url"]))
     newest = repo.save_dataset(engine, parse_samples(b"body,label\nMy card,billing\n", "unfit.csv")).id

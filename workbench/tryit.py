@@ -15,13 +15,15 @@ from typing import TYPE_CHECKING, Any
 
 from sqlmodel import Session
 
-from workbench.chat import request_key
+from workbench.chat import request_body, request_key
 from workbench.pricing import cost
+from workbench.promptfile import PromptFile
 from workbench.providers.base import Completion
 from workbench.redaction import redact_url
 from workbench.storage import answers
 from workbench.storage import repository as repo
 from workbench.storage.models import Response
+from workbench.sweep import cell_settings
 
 if TYPE_CHECKING:
     from workbench.service import Workbench
@@ -39,6 +41,28 @@ def endpoint(wb: Workbench, model: str) -> str:
     """Where ``model``'s calls go, named as a plan names it (so the request key is the sweep's)."""
     local = wb.local.get(model)
     return redact_url(local.endpoint if local is not None else wb.settings.base_url.rstrip("/"))
+
+
+def body_for(
+    wb: Workbench,
+    prompt: PromptFile,
+    model: str,
+    values: dict[str, str],
+    *,
+    effort: str | None = None,
+    temperature: float | None = None,
+) -> dict[str, Any]:
+    """The body a sweep's cell (``model`` at ``effort`` and ``temperature``) sends for ``values``.
+
+    Built as the planner builds it — only what the catalog says the model takes at that effort
+    (a temperature only where it takes one, ``max_completion_tokens`` with room to reason) — so the
+    server is not sent what it refuses and a sweep with that cell reuses this answer.
+    """
+    info = wb.catalog.lookup(model)
+    temperatures = [] if temperature is None else [temperature]
+    settings = cell_settings(info, [effort] if effort else [], temperatures or [0.0])
+    sent_effort, sent_temperature = settings[0]
+    return request_body(prompt, model, sent_temperature if temperatures else None, values, sent_effort, info)
 
 
 def try_prompt(

@@ -6,7 +6,6 @@ import streamlit as st
 
 from workbench import budgets, tryit
 from workbench import formatting as fmt
-from workbench.chat import request_body
 from workbench.datasets import SampleSet
 from workbench.errors import BudgetError
 from workbench.promptfile import PromptFile
@@ -45,9 +44,21 @@ def try_it(ctx: Context, prompt: PromptFile, messages: list[dict[str, str]], sam
     choices = services.model_choices(ctx)
     model = b.selectbox("Model", choices, key="pe_try_model")
     info = ctx.wb.catalog.lookup(model)
-    takes_temperature = info is None or info.temperature
+    effort = None
+    if info is not None and info.reasoning:  # the sweep's effort axis: one effort the model takes
+        efforts = list(info.efforts)
+        cheapest = "none" if "none" in efforts else (info.default_effort or efforts[0])
+        effort = b.selectbox("Reasoning effort", efforts, index=efforts.index(cheapest), key="pe_try_effort")
+    takes_temperature = info is None or info.takes_temperature(effort)
     temperature = c.number_input(
-        "Temperature", 0.0, 2.0, 0.0, 0.1, key="pe_try_temperature", disabled=not takes_temperature
+        "Temperature",
+        0.0,
+        2.0,
+        0.0,
+        0.1,
+        key="pe_try_temperature",
+        disabled=not takes_temperature,
+        help=None if takes_temperature else f"{model} takes no temperature at this effort",
     )
     send = False
     if ctx.can("run"):
@@ -65,7 +76,14 @@ def try_it(ctx: Context, prompt: PromptFile, messages: list[dict[str, str]], sam
                     if left[field] is not None and left[field] <= 0:
                         raise BudgetError(f"{what} is spent; nothing was called (use your own key, or ask an admin)")
             check_values(prompt.messages, values or {})  # refused like a sweep: no paid call about nothing
-            body = request_body(prompt, model, temperature if takes_temperature else None, values)
+            body = tryit.body_for(
+                ctx.wb,
+                prompt,
+                model,
+                values or {},
+                effort=effort,
+                temperature=temperature if takes_temperature else None,
+            )
             pieces: list[str] = []
 
             def on_text(piece: str) -> None:
@@ -81,7 +99,8 @@ def try_it(ctx: Context, prompt: PromptFile, messages: list[dict[str, str]], sam
                 "text": done.text,
                 "label": parse_label(done.text, prompt.labels),
                 "gold": gold,
-                "model": model,
+                "model": model + (f" at effort {effort}" if effort else ""),
+                "reasoning_tokens": done.reasoning_tokens,
                 "latency_ms": done.latency_ms,
                 "ttft_ms": done.ttft_ms,
                 "prompt_tokens": done.prompt_tokens,
@@ -108,6 +127,12 @@ def try_it(ctx: Context, prompt: PromptFile, messages: list[dict[str, str]], sam
         )
         m[4].metric("Cost", result["cost"])
         st.caption(
-            f"{result['model']}; tokens and cost as billed by the server "
+            f"{result['model']}; tokens and cost as billed by the server"
+            + (
+                f" ({result['reasoning_tokens']:,} of the completion tokens were reasoning)"
+                if result.get("reasoning_tokens")
+                else ""
+            )
+            + " "
             f"(counted locally: {result['estimated_prompt_tokens']:,} prompt tokens)."
         )
