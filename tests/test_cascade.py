@@ -20,12 +20,11 @@ from workbench.cascade import (
     escalated_samples,
     folds,
     majority,
-    parse_cell,
     prepare,
-    resolve_cell,
     rule_text,
     simulate,
 )
+from workbench.cell_choice import parse_cell, resolve_cell
 from workbench.confidence import answer_probability
 from workbench.errors import InputError
 from workbench.stats import wilson_interval

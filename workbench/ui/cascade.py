@@ -15,7 +15,8 @@ import streamlit as st
 from sqlalchemy.engine import Engine
 
 from workbench import charts_cascade
-from workbench.cascade import FOLDS, MIN_SAMPLES, cell_text, cells_of, escalated_samples, prepare
+from workbench.cascade import FOLDS, MIN_SAMPLES, escalated_samples, prepare
+from workbench.cell_choice import cell_text, cells_of
 from workbench.formatting import money, percent
 from workbench.metrics import cell_name
 from workbench.service import Workbench
