@@ -206,7 +206,9 @@ def checks(ctx: Context, messages: list[dict[str, str]], prompt: PromptFile | No
                             st.dataframe(table, hide_index=True)
                             st.caption(
                                 "Tokens per item, averaged over the sample set. Prompt tokens are counted exactly; "
-                                "answer tokens assume a one-label answer."
+                                "answer tokens assume a one-label answer plus, for reasoning models, the upper end of "
+                                "the reasoning tokens assumed at that effort (the Sweep page's estimate uses what this "
+                                "database has seen)."
                             )
 
     return samples
