@@ -55,24 +55,35 @@ def estimate_panel(est: dict[str, Any]) -> None:
             {
                 "model": m["model"],
                 "calls": m["calls"],
-                "stored (free)": m["stored"],
-                "new calls": m["new_calls"],
-                "prompt tokens": m["prompt_tokens"],
-                "completion tokens (est.)": m["est_completion_tokens"],
-                "of which reasoning (est.)": m.get("est_reasoning_tokens", 0),
-                "cost, all calls (est.)": fmt.money(m["est_cost_usd"]),
-                "cost, new calls (est.)": fmt.money(m["est_new_cost_usd"]),
+                "stored": m["stored"],
+                "new": m["new_calls"],
+                "prompt tok.": m["prompt_tokens"],
+                "completion tok. (est.)": m["est_completion_tokens"],
+                "reasoning (est.)": m.get("est_reasoning_tokens", 0),
+                "all calls (est.)": fmt.money(m["est_cost_usd"]),
+                "new calls (est.)": fmt.money(m["est_new_cost_usd"]),
             }
             for m in est["models"]
         ]
     )
+    helps = {
+        "stored": "calls already answered and stored: reused for free",
+        "reasoning (est.)": "reasoning tokens among the completion tokens (billed as output)",
+        "all calls (est.)": "cost of every call of the plan, stored ones included",
+        "new calls (est.)": "cost of the calls this run would pay for",
+    }
+    money = ("all calls (est.)", "new calls (est.)")
     st.dataframe(
         table,
         hide_index=True,
         column_config={
-            c: st.column_config.NumberColumn(format="localized")
+            c: (
+                st.column_config.TextColumn(c, help=helps[c])
+                if c in money
+                else st.column_config.NumberColumn(c, format="localized", help=helps.get(c))
+            )
             for c in table.columns
-            if c not in ("model", "cost, all calls (est.)", "cost, new calls (est.)")
+            if c != "model"
         },
     )
     st.caption(f"Estimates: {plain(est['estimate'])}.")
