@@ -124,3 +124,26 @@ def test_a_sample_subset_is_named_by_the_file_not_its_path(run_cli, db_url: str,
     with sqlite3.connect(db_url.removeprefix("sqlite:///")) as db:
         names = [row[0] for row in db.execute("SELECT name FROM datasets")]
     assert names == ["samples.csv (stratified 3, seed 0)"]
+
+
+def _stored_rows(db_url: str) -> tuple[int, int, int]:
+    with sqlite3.connect(db_url.removeprefix("sqlite:///")) as db:
+        tables = ("datasets", "prompt_versions", "runs")
+        counts = [db.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in tables]
+    return counts[0], counts[1], counts[2]
+
+
+def test_a_refused_sweep_or_an_estimate_stores_nothing(run_cli, db_url: str, prompt_file: Path, samples_file: Path):
+    """Issue 19: a `--sample` subset (and its prompt version) was stored even when the sweep was refused."""
+    code, _out, err = run_cli(["runs"])  # the database exists, empty
+    assert code == 0, err
+    before = _stored_rows(db_url)
+    sweep = ["sweep", "--prompt", str(prompt_file), "--dataset", str(samples_file), "--models", "gpt-4.1-mini"]
+    code, _out, err = run_cli([*sweep, "--sample", "3", "--max-cost", "0.0000001"])
+    assert code == 2 and "exceeds the budget" in err and "nothing was called" in err, err
+    code, _out, err = run_cli(["estimate", *sweep[1:], "--sample", "4"])
+    assert code == 0, err
+    assert _stored_rows(db_url) == before == (0, 0, 0)
+    code, _out, err = run_cli([*sweep, "--sample", "3", "--quiet"])  # started: stored once, with its run
+    assert code == 0, err
+    assert _stored_rows(db_url) == (1, 1, 1)

@@ -251,6 +251,7 @@ def prepare_sweep(
         created_by=actor.id,
         logprobs=logprobs,
         efforts=efforts,
+        store=False,  # stored at launch: a refused sweep (or an estimate) leaves nothing behind
     )
     delivery = wb.check_delivery(plan, delivery)
     prepared = Prepared(

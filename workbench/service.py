@@ -77,9 +77,11 @@ class Workbench:
     _provider: Provider | None = field(default=None, repr=False)
 
     @classmethod
-    def open(cls, settings: Settings, engine: Engine | None = None) -> Workbench:
+    def open(cls, settings: Settings, engine: Engine | None = None, write: bool = False) -> Workbench:
+        """The workbench over ``settings``; a database this user cannot write opens read-only, unless
+        ``write`` (a command that stores something), which then fails in one line naming the file."""
         catalog = Catalog.load(settings.catalog_path).with_local(configured_names(settings), "settings")
-        return cls(settings, engine or make_engine(settings.database_url), catalog)
+        return cls(settings, engine or make_engine(settings.database_url, write=write), catalog)
 
     @property
     def local(self) -> dict[str, LocalModel]:
@@ -185,9 +187,13 @@ class Workbench:
         created_by: str | None = None,
         logprobs: bool = False,
         efforts: Sequence[str] = (),
+        store: bool = True,
     ) -> Plan:
-        """Validate and store the prompt versions and samples, and return the plan.
+        """Validate the prompt versions and samples, store them unless ``store`` is False, and return the plan.
 
+        Unstored (``store=False``: a sweep that may yet be refused, an estimate), the plan uses the
+        ids of versions and samples already stored and provisional negative ids for the others;
+        :meth:`start` stores them, so a refused sweep leaves nothing behind.
         ``logprobs`` asks the models whose catalog entry says they return logprobs for them (the
         cascade's ``logprob`` signal); it is part of the request body, so of the request key.
         ``efforts``: the reasoning efforts to compare (empty: each reasoning model at its default)."""
@@ -195,11 +201,16 @@ class Workbench:
 
         for prompt in prompts:
             check_compatible(prompt, samples)
-        versions = [(repo.save_prompt_version(self.engine, p, created_by=created_by).id, p) for p in prompts]
-        dataset = repo.save_dataset(self.engine, samples, source=source, created_by=created_by)
+        if store:
+            versions = [(repo.save_prompt_version(self.engine, p, created_by=created_by).id, p) for p in prompts]
+            dataset_id = repo.save_dataset(self.engine, samples, source=source, created_by=created_by).id
+        else:
+            found = [(repo.find_prompt_version(self.engine, p), p) for p in prompts]
+            versions = [(vid if vid is not None else -1 - i, p) for i, (vid, p) in enumerate(found)]
+            dataset_id = repo.find_dataset(self.engine, samples) or -1
         plan = build_plan(
             versions,
-            dataset.id,
+            dataset_id,
             samples,
             list(models),
             list(temperatures),
@@ -210,6 +221,7 @@ class Workbench:
             logprobs,
             list(efforts),
         )
+        plan.source = source
         plan.notes.extend(self.model_warnings(plan.models))
         return plan
 
@@ -272,6 +284,8 @@ class Workbench:
         (which reuses every stored answer); ``notes`` receives the line that says so.
         """
         delivery = self.check_delivery(plan, delivery)
+        if plan.unsaved:
+            self.store_plan(plan, created_by)
         if resume:
             unfinished = repo.find_unfinished_run(self.engine, plan.plan_hash)
             if unfinished is not None and not is_live(unfinished) and unfinished.delivery == delivery:
@@ -367,6 +381,12 @@ class Workbench:
             estimate_cost=estimate_cost,
             leave=leave,
         )
+
+    def store_plan(self, plan: Plan, created_by: str | None = None) -> None:
+        """Store a plan's prompt versions and samples (each once) and give the plan their ids."""
+        ids = [int(repo.save_prompt_version(self.engine, p, created_by=created_by).id or 0) for _, p in plan.prompts]
+        dataset = repo.save_dataset(self.engine, plan.samples, source=plan.source, created_by=created_by)
+        plan.identify(ids, int(dataset.id or 0))
 
     def plan_for_run(self, run: Run) -> Plan:
         """Rebuild the plan of a stored run (to resume it)."""

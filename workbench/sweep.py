@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 from urllib.parse import urlsplit
@@ -62,6 +62,7 @@ class Plan:
     logprobs: bool = False  # ask models that return them for logprobs (LOGPROBS_PARAMS)
     efforts: list[str] = field(default_factory=list)  # reasoning efforts asked for (empty: each model's default)
     notes: list[str] = field(default_factory=list)
+    source: str | None = None  # where the samples came from, recorded when they are stored
     _calls: list[PlannedCall] | None = field(default=None, init=False, repr=False, compare=False)
 
     def endpoint(self, model: str) -> str:
@@ -112,6 +113,20 @@ class Plan:
                                 )
                             )
         return out
+
+    @property
+    def unsaved(self) -> bool:
+        """Whether a prompt version or the data set is not stored yet (provisional negative ids): planned
+        and estimated without storing anything, stored when a run starts (:meth:`identify`)."""
+        return self.dataset_id < 0 or any(vid < 0 for vid, _ in self.prompts)
+
+    def identify(self, version_ids: list[int], dataset_id: int) -> None:
+        """Give the plan its stored identities (the prompt versions' ids in order, the data set's id)."""
+        renamed = {old: new for (old, _), new in zip(self.prompts, version_ids, strict=True)}
+        self.prompts = [(new, prompt) for (_, prompt), new in zip(self.prompts, version_ids, strict=True)]
+        self.dataset_id = dataset_id
+        if self._calls is not None and any(old != new for old, new in renamed.items()):
+            self._calls = [replace(c, prompt_version_id=renamed[c.prompt_version_id]) for c in self._calls]
 
     def describe(self) -> dict[str, Any]:
         """The plan as stored with a run (and hashed to recognise an identical re-run)."""

@@ -97,7 +97,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     if args.write_prompts:
         plan.update(_write_files(imported, Path(args.write_prompts)))
     if args.save:
-        wb = open_workbench()
+        wb = open_workbench(write=True)
         from workbench.storage import repository as repo
 
         plan["prompt_version_ids"] = [

@@ -209,7 +209,7 @@ def cmd_estimate(args: argparse.Namespace) -> int:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    wb = open_workbench()
+    wb = open_workbench(write=True)
     prepared = _prepare(args, wb, sweeping=True)
     if not args.quiet:
         _print_estimate(prepared.estimate)
@@ -227,7 +227,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
-    wb = open_workbench()
+    wb = open_workbench(write=True)
     prepared = runs.prepare_resume(
         wb, runs.local_actor(wb), args.run_id, max_cost_usd=args.max_cost, concurrency=args.concurrency
     )

@@ -15,8 +15,10 @@ from workbench.runner import Progress
 from workbench.service import Workbench
 
 
-def open_workbench(settings: Settings | None = None) -> Workbench:
-    return Workbench.open(settings or Settings.from_env())
+def open_workbench(settings: Settings | None = None, write: bool = False) -> Workbench:
+    """The workbench for a command; ``write`` for commands that store something (a read-only
+    database is refused at once, naming the file; reading commands open it read-only)."""
+    return Workbench.open(settings or Settings.from_env(), write=write)
 
 
 def run_id_arg(value: str) -> int:

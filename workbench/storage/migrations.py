@@ -104,6 +104,12 @@ def applied(engine: Engine) -> list[str]:
         return _names(conn)
 
 
+def pending(engine: Engine) -> list[str]:
+    """The migrations this database has not seen yet (without changing anything)."""
+    seen = set(applied(engine))
+    return [name for name, _ in MIGRATIONS if name not in seen]
+
+
 @contextmanager
 def _exclusive(engine: Engine) -> Iterator[Connection]:
     """One transaction that holds the database's migration lock until it commits.

@@ -22,7 +22,7 @@ from workbench.datasets import Sample as SampleRow
 from workbench.datasets import SampleSet
 from workbench.errors import InputError
 from workbench.promptfile import PromptFile, parse_prompt
-from workbench.storage.engine import write_session
+from workbench.storage.engine import is_read_only, write_session
 from workbench.storage.liveness import is_live
 from workbench.storage.models import Dataset, PromptVersion, Response, Run, RunItem, Sample, utcnow
 
@@ -59,6 +59,17 @@ def save_prompt_version(
             return save_prompt_version(engine, prompt, note, created_by)
         session.refresh(row)
         return row
+
+
+def find_prompt_version(engine: Engine, prompt: PromptFile) -> int | None:
+    """The id of the stored version with ``prompt``'s name and content, or None (nothing is stored)."""
+    with Session(engine) as session:
+        found = session.exec(
+            select(PromptVersion.id).where(
+                PromptVersion.name == prompt.name, PromptVersion.content_hash == prompt.content_hash
+            )
+        ).first()
+    return None if found is None else int(found[0])
 
 
 def get_prompt_version(engine: Engine, version_id: int) -> tuple[PromptVersion, PromptFile]:
@@ -163,6 +174,13 @@ def save_dataset(
             return save_dataset(engine, samples, source, created_by)
         session.refresh(row)
         return row
+
+
+def find_dataset(engine: Engine, samples: SampleSet) -> int | None:
+    """The id of the stored data set with ``samples``' content, or None (nothing is stored)."""
+    with Session(engine) as session:
+        found = session.exec(select(Dataset.id).where(Dataset.content_hash == samples.content_hash)).first()
+    return None if found is None else int(found[0])
 
 
 def load_dataset(engine: Engine, dataset_id: int) -> SampleSet:
@@ -520,7 +538,14 @@ def run_progress(engine: Engine, run_id: int) -> dict[str, int | float | None]:
 
 
 def mark_stale_runs(engine: Engine, stale_after_s: float = 60.0) -> list[int]:
-    """Runs left 'running' by a process that died become 'interrupted' (resumable)."""
+    """Runs left 'running' by a process that died become 'interrupted' (resumable).
+
+    Nothing is written when none is stale, nor on a read-only database (they keep showing 'running').
+    """
+    with Session(engine) as session:
+        running = [r[0] for r in session.execute(select(Run).where(Run.status == "running")).all()]
+    if not any(not is_live(run, stale_after_s) for run in running) or is_read_only(engine):
+        return []
     with write_session(engine) as session:
         running = [r[0] for r in session.execute(select(Run).where(Run.status == "running")).all()]
         stale = [run.id for run in running if not is_live(run, stale_after_s)]
