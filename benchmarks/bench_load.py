@@ -1,6 +1,6 @@
 """The shared instance under load: N browser sessions opening Compare at once, and a UI sweep beside them.
 
-    python -m benchmarks.bench_load [--sessions 1,2,4,8] [--samples 300] [--sweep] [--nice-browsers]
+    python -m benchmarks.bench_load [--sessions 1,2,4,8] [--samples 300] [--sweep [--tabs 4]] [--nice-browsers]
                                     [--streamlit-arg=--runner.postScriptGC=true ...]
 
 What it does, all on this machine (so the browsers compete with the server for the same cores: read
@@ -14,9 +14,12 @@ browsers run on their own machines; the scaling with sessions is the point):
    Streamlit sessions) on ``/compare?run=1`` at once and measures, per tab, the time until every chart
    on the page is drawn; one warm-up round first; prints min / median / max and failures, the server's
    CPU seconds for the round and its resident memory;
-5. with ``--sweep``: fills the Sweep page with the same plan on a fresh sample set of the same size and
-   presses Run sweep, while 4 tabs keep reloading Compare and Runs, and prints the sweep's time (click to
-   the run's end) against the CLI's and whether every answer was stored.
+5. with ``--sweep``: the same plan, each time on fresh samples of the same size (nothing to reuse), swept
+   (a) by the CLI while ``--tabs`` tabs (4) keep reloading Compare and Runs, (b) from the Sweep page (fill
+   it, press Run sweep) with no other tab open, (c) from the Sweep page while the tabs reload; prints
+   each time (from the click to the run's end for the UI) against the quiet CLI's of step 2 and the
+   loaded CLI's, and whether every answer was stored. (a) and (b) isolate the causes: the tabs' load on
+   the machine, and what the UI path itself adds (the worker's start, reporting progress).
 
 Nothing here is a test: it prints figures. Needs Debian's Chromium (``apt-get install chromium``).
 """
@@ -34,6 +37,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
@@ -68,12 +72,20 @@ def write_samples(path: Path, n: int, tag: str = "") -> None:
             writer.writerow({"text": f"{row['text']} (#{tag}{i})", "label": row["label"]})
 
 
-def store_samples(db: Path, path: Path, n: int) -> None:
+def write_fresh(folder: Path, n: int, tag: str) -> Path:
+    """A sample set of ``n`` rows no earlier sweep has seen (so nothing is reused)."""
+    path = folder / f"{tag}.csv"
+    write_samples(path, n, tag=tag)
+    return path
+
+
+def store_samples(db: Path, path: Path, n: int, tag: str) -> None:
+    """Store ``n`` fresh samples as a sample set named after ``path``, for the Sweep page to pick."""
     from workbench.datasets import load_samples
     from workbench.storage import make_engine
     from workbench.storage import repository as repo
 
-    write_samples(path, n, tag="ui")
+    write_samples(path, n, tag=tag)
     engine = make_engine(f"sqlite:///{db}")
     repo.save_dataset(engine, load_samples(path), source="bench_load")
     engine.dispose()
@@ -102,22 +114,40 @@ def nice_browser(folder: Path) -> str:
     return str(wrapper)
 
 
-async def open_compare(browser, url: str, charts: int, limit_s: float) -> float | None:
-    """Seconds from navigation until every chart of Compare is drawn (None: not within ``limit_s``)."""
+@dataclass
+class Load:
+    """One tab's Compare load: total time, and where it went."""
+
+    total: float | None  # navigation until every chart is drawn (None: not within the limit)
+    server: float  # navigation until the server's last websocket frame of the load
+    received: int  # bytes the server sent over the websocket for the load
+
+
+async def open_compare(browser, url: str, charts: int, limit_s: float) -> Load:
+    """Open Compare in a fresh session and time it until every chart is drawn."""
     context = await browser.new_context(viewport={"width": 1400, "height": 1000})
+    frames: list[tuple[float, int]] = []
+
+    def follow(ws) -> None:
+        ws.on("framereceived", lambda payload: frames.append((time.perf_counter(), len(payload))))
+
+    start = time.perf_counter()
     try:
         tab = await context.new_page()
+        tab.on("websocket", follow)
         start = time.perf_counter()
         await tab.goto(f"{url}/compare?run=1", timeout=limit_s * 1000)
         await tab.wait_for_function(CHARTS_DRAWN, arg=charts, timeout=limit_s * 1000, polling=100)
-        return time.perf_counter() - start
+        total: float | None = time.perf_counter() - start
     except Exception:
-        return None
+        total = None
     finally:
         await context.close()
+    last = max((t for t, _ in frames), default=start)
+    return Load(total, last - start, sum(n for _, n in frames))
 
 
-async def round_of(browser, url: str, n: int, charts: int, limit_s: float) -> list[float | None]:
+async def round_of(browser, url: str, n: int, charts: int, limit_s: float) -> list[Load]:
     return list(await asyncio.gather(*(open_compare(browser, url, charts, limit_s) for _ in range(n))))
 
 
@@ -143,6 +173,17 @@ def describe(times: list[float | None]) -> str:
     )
 
 
+def breakdown(loads: list[Load]) -> str:
+    """Median share of a load that is the server's (until its last frame) and the browser's (drawing after)."""
+    done = [load for load in loads if load.total is not None]
+    if not done:
+        return "–"
+    server = statistics.median(load.server for load in done)
+    browser = statistics.median(load.total - load.server for load in done if load.total is not None)
+    kb = statistics.median(load.received for load in done) / 1024
+    return f"{server:.1f} s / {browser:.1f} s / {kb:,.0f} kB"
+
+
 async def measure(url: str, port: int, sessions: list[int], charts: int, limit_s: float) -> None:
     from playwright.async_api import async_playwright
 
@@ -151,15 +192,19 @@ async def measure(url: str, port: int, sessions: list[int], charts: int, limit_s
         browser = await launch(playwright)
         try:
             warm = await round_of(browser, url, 1, charts, limit_s)
-            print(f"warm-up: {describe(warm)}", flush=True)
-            print("| sessions opening Compare at once | time until the charts are drawn | server CPU | server RSS |")
-            print("|---|---|---|---|")
+            print(f"warm-up: {describe([w.total for w in warm])}", flush=True)
+            print(
+                "| sessions opening Compare at once | time until the charts are drawn "
+                "| until the last frame / drawing after it / sent (medians) | server CPU | server RSS |"
+            )
+            print("|---|---|---|---|---|")
             for n in sessions:
                 before = cpu_seconds(server)
-                times = await round_of(browser, url, n, charts, limit_s)
+                loads = await round_of(browser, url, n, charts, limit_s)
                 used = cpu_seconds(server) - before
                 rss = server.memory_info().rss / 2**20
-                print(f"| {n} | {describe(times)} | {used:.1f} s | {rss:.0f} MB |", flush=True)
+                times = describe([w.total for w in loads])
+                print(f"| {n} | {times} | {breakdown(loads)} | {used:.1f} s | {rss:.0f} MB |", flush=True)
         finally:
             await browser.close()
 
@@ -195,41 +240,148 @@ def run_state(db: Path, run_id: int) -> tuple[str, int, int]:
     return status, total, stored
 
 
-async def sweep_under_load(url: str, db: Path, fresh: Path, cli_s: float) -> None:
-    """Start the plan from the Sweep page's core inside the server (the Run button) while 4 tabs reload pages."""
-    from playwright.async_api import async_playwright
+async def cli_sweep_async(env: dict[str, str], samples: Path) -> float:
+    """The CLI's sweep of the plan on ``samples``, timed from start to exit (while the event loop runs on)."""
+    start = time.perf_counter()
+    command = [sys.executable, "-m", "workbench", "sweep", "--prompt", str(PROMPT), "--dataset", str(samples)]
+    command += ["--models", MODELS, "--temperatures", TEMPERATURES, "--repeats", str(REPEATS)]
+    process = await asyncio.create_subprocess_exec(
+        *command, "--concurrency", "8", "--quiet", "--json", env=env, stdout=subprocess.DEVNULL
+    )
+    if await process.wait():
+        raise SystemExit(f"the CLI sweep of {samples} failed")
+    return time.perf_counter() - start
 
+
+async def ui_sweep(browser, url: str, db: Path, samples_name: str) -> tuple[float, str, int, int]:
+    """Fill the Sweep page, press Run sweep and wait for the run's end: (seconds from the click, status,
+    items, answers stored)."""
     before = ui_sweep_started(db, 0) or 0
-    async with async_playwright() as playwright:
-        browser = await launch(playwright)
-        stop = asyncio.Event()
-        loads: list[float] = []
-        loops = [
-            asyncio.create_task(reload_loop(browser, url, stop, ["/compare?run=1", "/runs"], loads)) for _ in range(4)
-        ]
-        tab = await (await browser.new_context(viewport={"width": 1400, "height": 1000})).new_page()
-        await tab.goto(f"{url}/sweep")
-        try:
-            start = await start_ui_sweep(tab, str(fresh))
-        except Exception:
-            await tab.screenshot(path="bench-load-sweep.png")
-            raise SystemExit("could not start the sweep from the Sweep page: see bench-load-sweep.png") from None
-        run_id = None
-        while run_id is None:
-            await asyncio.sleep(0.5)
-            run_id = ui_sweep_started(db, before)
-        while True:
-            status, total, stored = run_state(db, run_id)
-            if status not in ("pending", "running"):
-                break
-            await asyncio.sleep(0.5)
-        took = time.perf_counter() - start
+    tab = await (await browser.new_context(viewport={"width": 1400, "height": 1000})).new_page()
+    await tab.goto(f"{url}/sweep")
+    try:
+        start = await start_ui_sweep(tab, samples_name)
+    except Exception:
+        await tab.screenshot(path="bench-load-sweep.png")
+        raise SystemExit("could not start the sweep from the Sweep page: see bench-load-sweep.png") from None
+    run_id = None
+    while run_id is None:
+        await asyncio.sleep(0.2)
+        run_id = ui_sweep_started(db, before)
+    while True:
+        status, total, stored = run_state(db, run_id)
+        if status not in ("pending", "running"):
+            break
+        await asyncio.sleep(0.2)
+    took = time.perf_counter() - start
+    await tab.context.close()
+    return took, status, total, stored
+
+
+class CpuMeter:
+    """CPU seconds used while it runs, per part: the server, the sweep's process (the CLI or the app's
+    worker), the browsers, the rest (this script with the loopback model server, Playwright's driver)."""
+
+    def __init__(self, server_pid: int) -> None:
+        self.server_pid = server_pid
+        self.first: dict[int, float] = {}
+        self.last: dict[int, tuple[str, float]] = {}
+        self.stop = asyncio.Event()
+
+    def part(self, process: psutil.Process) -> str:
+        if process.pid == self.server_pid:
+            return "server"
+        command = " ".join(process.cmdline())
+        if "workbench.worker" in command or "workbench sweep" in command:
+            return "sweep"
+        return "browsers" if "chrom" in process.name().lower() else "rest"
+
+    def sample(self, initial: bool = False) -> None:
+        for process in psutil.process_iter():
+            try:
+                used = cpu_seconds(process)
+                self.last[process.pid] = (self.part(process), used)
+            except psutil.Error:
+                continue
+            if initial:
+                self.first[process.pid] = used
+
+    async def follow(self) -> None:
+        self.sample(initial=True)
+        while not self.stop.is_set():
+            await asyncio.sleep(0.25)
+            self.sample()
+
+    def totals(self) -> str:
+        parts: dict[str, float] = {}
+        for pid, (part, used) in self.last.items():
+            parts[part] = parts.get(part, 0.0) + used - self.first.get(pid, 0.0)
+        return ", ".join(f"{part} {parts.get(part, 0.0):.1f} s" for part in ("sweep", "server", "browsers", "rest"))
+
+
+async def measured(work, server_pid: int):
+    """``work``'s result and the CPU it and everything else used meanwhile (:class:`CpuMeter`)."""
+    meter = CpuMeter(server_pid)
+    follower = asyncio.create_task(meter.follow())
+    try:
+        return await work, meter.totals()
+    finally:
+        meter.stop.set()
+        await follower
+
+
+async def with_tabs(browser, url: str, tabs: int, work, loads: list[float]):
+    """Run ``work`` (a coroutine) while ``tabs`` tabs keep reloading Compare and Runs; its result."""
+    stop = asyncio.Event()
+    paths = ["/compare?run=1", "/runs"]
+    loops = [asyncio.create_task(reload_loop(browser, url, stop, paths, loads)) for _ in range(tabs)]
+    if tabs:
+        await asyncio.sleep(5)  # the tabs are loading pages by then
+    try:
+        return await work
+    finally:
         stop.set()
         await asyncio.gather(*loops)
+
+
+async def sweeps(
+    url: str, port: int, db: Path, env: dict[str, str], folder: Path, n: int, cli_s: float, tabs: int
+) -> None:
+    """The same plan, each time on fresh samples (nothing to reuse): by the CLI while ``tabs`` tabs reload
+    Compare and Runs, from the Sweep page with no other tab open, and from the Sweep page under that load;
+    with the CPU each part of the machine used meanwhile."""
+    from playwright.async_api import async_playwright
+
+    server = server_process(port).pid
+    async with async_playwright() as playwright:
+        browser = await launch(playwright)
+        loads: list[float] = []
+        cli = cli_sweep_async(env, write_fresh(folder, n, "cli"))
+        cli_loaded, cpu = await measured(with_tabs(browser, url, tabs, cli, loads), server)
+        print(f"CLI sweep, quiet: {cli_s:.1f} s", flush=True)
+        print(
+            f"CLI sweep under load ({tabs} tabs reloading Compare and Runs): {cli_loaded:.1f} s "
+            f"({cli_loaded / cli_s:.2f}× quiet); CPU: {cpu}; page loads meanwhile: {describe(list(loads))}",
+            flush=True,
+        )
+        store_samples(db, folder / "ui-quiet.csv", n, "quiet")
+        (took, status, total, stored), cpu = await measured(
+            ui_sweep(browser, url, db, str(folder / "ui-quiet.csv")), server
+        )
+        print(
+            f"UI sweep, no other tab: {took:.1f} s ({took / cli_s:.2f}× the quiet CLI), status {status}, "
+            f"{stored:,} of {total:,} answers stored; CPU: {cpu}",
+            flush=True,
+        )
+        store_samples(db, folder / "ui-load.csv", n, "load")
+        loads.clear()
+        ui = ui_sweep(browser, url, db, str(folder / "ui-load.csv"))
+        (took, status, total, stored), cpu = await measured(with_tabs(browser, url, tabs, ui, loads), server)
         await browser.close()
     print(
-        f"UI sweep under load: {took:.1f} s ({took / cli_s:.2f}× the CLI's {cli_s:.1f} s), status {status}, "
-        f"{stored:,} of {total:,} answers stored; page loads meanwhile: {describe(list(loads))}"
+        f"UI sweep under load: {took:.1f} s ({took / cli_s:.2f}× the quiet CLI, {took / cli_loaded:.2f}× the CLI "
+        f"under the same load), status {status}, {stored:,} of {total:,} answers stored; CPU: {cpu}; page loads "
+        f"meanwhile: {describe(list(loads))}"
     )
 
 
@@ -284,7 +436,10 @@ def main() -> int:
     parser.add_argument("--sessions", default="1,2,4,8", help="comma-separated session counts")
     parser.add_argument("--samples", type=int, default=300)
     parser.add_argument("--limit", type=float, default=120.0, help="seconds a tab may take before it counts as failed")
-    parser.add_argument("--sweep", action="store_true", help="also time a UI sweep while 4 tabs reload pages")
+    parser.add_argument(
+        "--sweep", action="store_true", help="also time the plan swept by the CLI and from the Sweep page, under load"
+    )
+    parser.add_argument("--tabs", type=int, default=4, help="tabs reloading Compare and Runs during --sweep")
     parser.add_argument(
         "--nice-browsers",
         action="store_true",
@@ -313,15 +468,13 @@ def main() -> int:
         samples = folder / "samples.csv"
         write_samples(samples, args.samples)
         cli_s = cli_sweep({**os.environ, **env}, samples)
-        if args.sweep:  # the UI sweep's samples: the same size, other texts (nothing to reuse)
-            store_samples(db, folder / "fresh.csv", args.samples)
         answers = args.samples * 2 * 3 * REPEATS
         print(f"run 1: {answers:,} answers stored by the CLI in {cli_s:.1f} s")
         port = free_port()
         with streamlit_app(env, folder / "streamlit.log", port=port, extra=args.streamlit_arg) as url:
             asyncio.run(measure(url, port, sessions, charts=4, limit_s=args.limit))
             if args.sweep:
-                asyncio.run(sweep_under_load(url, db, folder / "fresh.csv", cli_s))
+                asyncio.run(sweeps(url, port, db, {**os.environ, **env}, folder, args.samples, cli_s, args.tabs))
     return 0
 
 

@@ -131,9 +131,15 @@ def test_upload_sweep_compare_and_every_page(app: dict[str, object], page, tmp_p
     for path, title in PAGES:
         page.goto(f"{url}/{path}")
         settle(page, title)
-        if title == "Compare":
+        if title == "Compare":  # the verdict, leaderboard and charts; the details open on request
+            page.wait_for_function(f"() => document.querySelectorAll({CHARTS!r}).length >= 4")
+            shoot(page, "compare-opened")
+            for section in ("Confusion matrix", "Where the answers disagree", "Paired tests", "Cascade"):
+                page.get_by_role("button", name=section).click()
+                settle(page, title)
             page.wait_for_function(f"() => document.querySelectorAll({CHARTS!r}).length >= 5")
-            page.get_by_text("Where the answers disagree").wait_for()
+            page.get_by_role("heading", name="Where the answers disagree").wait_for()
+            page.get_by_role("heading", name="Paired comparisons").wait_for()
         name = path.split("?")[0] or "home"
         check_clean(page, name)
         shoot(page, name)

@@ -13,7 +13,7 @@ import pytest
 
 from tests.support.browser import CHROMIUM, app_env, chromium, streamlit_app
 from workbench.config import Secret, Settings
-from workbench.ui.results import RunView
+from workbench.ui.results import MEMO_KEPT, RunView
 
 
 def test_settings_to_env_round_trips_every_field():
@@ -61,6 +61,36 @@ def test_run_view_builds_each_derived_thing_once_for_every_session():
         thread.join()
     assert len(builds) == 1
     assert all(result is results[0] for result in results)
+
+
+def test_run_view_builds_other_things_while_a_slow_one_is_being_built():
+    """A cascade simulated for one session must not stall everyone's charts of the same run."""
+    view = RunView(frame=None, labels={}, report={})  # type: ignore[arg-type]
+    started, release = threading.Event(), threading.Event()
+
+    def slow():
+        started.set()
+        release.wait(5)
+        return "cascade"
+
+    slow_one = threading.Thread(target=view.memo, args=("cascade", slow))
+    slow_one.start()
+    assert started.wait(5)
+    began = time.monotonic()
+    assert view.memo("chart", lambda: "spec") == "spec"
+    assert time.monotonic() - began < 1, "another key waited for the slow build"
+    release.set()
+    slow_one.join()
+    assert view.memo("cascade", lambda: "rebuilt") == "cascade"
+
+
+def test_run_view_keeps_a_bounded_number_of_derived_things():
+    view = RunView(frame=None, labels={}, report={})  # type: ignore[arg-type]
+    for i in range(MEMO_KEPT + 10):
+        view.memo(f"cascade {i}", lambda i=i: i)
+    assert len(view._memo) == MEMO_KEPT
+    assert view.memo("cascade 0", lambda: "rebuilt") == "rebuilt"  # the oldest went first
+    assert view.memo(f"cascade {MEMO_KEPT + 9}", lambda: "rebuilt") == MEMO_KEPT + 9
 
 
 # --- in a browser: an idle tab costs the server nothing ------------------------------------------------

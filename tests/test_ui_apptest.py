@@ -130,6 +130,13 @@ def charts(at: AppTest) -> list:
     return list(at.get("vega_lite_chart"))
 
 
+def open_sections(at: AppTest, *names: str) -> AppTest:
+    """Open Compare's detail sections ``names`` (none are drawn until picked: the page opens fast)."""
+    at.button_group(key="cmp_sections").set_value(list(names)).run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
 def shown(element) -> str:
     """What a markdown element shows: the app escapes data (``gpt\\-4\\.1``) so it is never rendered."""
     return re.sub(r"\\(.)", r"\1", str(element.value))
@@ -184,8 +191,16 @@ def test_every_page_renders_real_content_and_never_the_key(env: dict[str, object
         elif page == "compare":
             board = at.dataframe[0].value
             assert len(board) == 4 and sum("★ recommended" in m for m in board["model"]) == 1
-            assert len(charts(at)) >= 5  # cost, latency, accuracy, consistency, confusion
+            assert len(charts(at)) == 4 and len(at.dataframe) == 1  # cost, latency, accuracy, consistency
+            assert [h.value for h in at.subheader] == ["Leaderboard"], "the details wait until asked for"
             assert len(at.get("download_button")) == 2
+            open_sections(at, "Confusion matrix", "Where the answers disagree", "Paired tests", "Cascade")
+            headings = [h.value for h in at.subheader]
+            assert headings[1:4] == ["Confusion matrix", "Where the answers disagree", "Paired comparisons"]
+            assert headings[4].startswith("Cascade")
+            assert len(charts(at)) >= 5  # and the confusion matrix
+            open_sections(at, "Paired tests")
+            assert [h.value for h in at.subheader] == ["Leaderboard", "Paired comparisons"]
         elif page == "runs":
             assert "seeded run" in set(at.dataframe[0].value["name"])
             assert charts(at), "spend per day"
@@ -382,6 +397,7 @@ def test_compare_follows_the_run_in_the_url_drills_down_and_saves_the_hard_set(e
     at.query_params["run"] = str(env["run_id"])
     at.run()
     assert at.selectbox(key="compare_run").value == env["run_id"]
+    open_sections(at, "Confusion matrix", "Where the answers disagree")
     cell = at.selectbox(key=f"cmp_cell_{env['run_id']}")
     nano_hot = next(i for i, name in enumerate(cell.options) if name == "gpt-4.1-nano @ 1")
     cell.set_value(nano_hot).run()
@@ -526,6 +542,7 @@ def test_compare_answers_good_enough_with_a_required_accuracy(env: dict[str, obj
     assert all(v.startswith("$") for v in board["cost a month"])
     said = texts(at.success) + texts(at.warning)
     assert ("required 50.0% accuracy" in said and "a month at 100,000 items" in said) or "No cell meets" in said
+    open_sections(at, "Paired tests")
     pairs = next(d.value for d in at.dataframe if "paired samples" in d.value.columns)
     assert set(pairs["paired samples"]) == {6}  # samples, never sample x repeat
     assert all(p.startswith("p") for p in pairs["McNemar"])

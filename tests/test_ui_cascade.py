@@ -9,7 +9,7 @@ import pytest
 from tests.conftest import PROMPT_YAML
 from tests.support.fake_openai import FakeOpenAI
 from tests.test_cascade_run import answers, write_samples
-from tests.test_ui_apptest import SERVER_KEY, charts, rendered, says, start, texts, visit
+from tests.test_ui_apptest import SERVER_KEY, charts, open_sections, rendered, says, start, texts, visit
 from workbench.config import Secret, Settings
 from workbench.datasets import load_samples
 from workbench.promptfile import parse_prompt
@@ -48,7 +48,7 @@ def env(cascade_run: dict[str, object], server: FakeOpenAI, monkeypatch: pytest.
 
 
 def test_compare_shows_the_recommended_cascade_its_charts_and_escalated_samples(env: dict[str, object]) -> None:
-    at = visit(start(), "compare")
+    at = open_sections(visit(start(), "compare"), "Cascade")
     assert not at.error, [e.value for e in at.error]
     report = env["report"]
     rec = report["recommended"]

@@ -12,7 +12,6 @@ from typing import Any
 
 import pandas as pd
 import streamlit as st
-from sqlalchemy.engine import Engine
 
 from workbench import charts_cascade
 from workbench.cascade import FOLDS, MIN_SAMPLES, escalated_samples, prepare
@@ -20,31 +19,25 @@ from workbench.cell_choice import cell_text, cells_of
 from workbench.formatting import money, percent
 from workbench.metrics import cell_name
 from workbench.service import Workbench
-from workbench.storage import repository as repo
 from workbench.storage.results import answer_probabilities
+from workbench.ui.results import RunView, draw
 from workbench.ui.widgets import capped_table, plain, shown_errors
 
 HEIGHT = 380
 
 
-def _state(engine: Engine, run_id: int) -> tuple:
-    counts = repo.run_progress(engine, run_id)
-    return counts["total"], counts["answered"], counts["errors"], repo.get_run(engine, run_id).status
-
-
-@st.cache_data(ttl=600, max_entries=16, show_spinner="Simulating cascades…")
-def _report(
-    database: str, run_id: int, state: tuple, cheap: str, strong: str, tolerance: float, target: float | None, _wb
-) -> dict[str, Any]:
-    return _wb.cascade(run_id, cheap, strong, target=target, tolerance=tolerance)
-
-
 def cascade_report(
-    wb: Workbench, run_id: int, cheap: str, strong: str, tolerance: float, target: float | None
+    wb: Workbench, results: RunView, run_id: int, cheap: str, strong: str, tolerance: float, target: float | None
 ) -> dict[str, Any]:
-    """The cascade report of two cells, recomputed only when the run changed."""
-    database = wb.engine.url.render_as_string(hide_password=True)
-    return _report(database, run_id, _state(wb.engine, run_id), cheap, strong, tolerance, target, wb)
+    """The cascade report of two cells, computed once per run version for every session (held by the
+    run's shared view, :class:`workbench.ui.results.RunView`)."""
+    key = _name(cheap, strong, tolerance, target)
+    return results.memo(key, lambda: wb.cascade(run_id, cheap, strong, target=target, tolerance=tolerance))
+
+
+def _name(cheap: str, strong: str, tolerance: float, target: float | None) -> str:
+    """What a cascade's report and the things drawn from it are memoised under in the run's view."""
+    return f"cascade {cheap!r} {strong!r} {tolerance!r} {target!r}"
 
 
 def default_pair(cells: Sequence[Mapping[str, Any]], options: list[str], several: bool) -> tuple[int, int]:
@@ -77,15 +70,9 @@ def families_table(report: Mapping[str, Any]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def section(
-    wb: Workbench,
-    run_id: int,
-    frame: pd.DataFrame,
-    labels: dict[int, list[str]],
-    report_cells: Sequence[Mapping[str, Any]],
-    tolerance: float,
-) -> None:
-    """The whole cascade section of Compare for one run (``frame``, ``labels``: its results frame)."""
+def section(wb: Workbench, run_id: int, results: RunView, tolerance: float) -> None:
+    """The whole cascade section of Compare for one run (``results``: its shared view)."""
+    frame, report_cells = results.frame, results.report["cells"]
     st.subheader("Cascade: cheap first, strong when unsure")
     cells = cells_of(frame)
     if len(cells) < 2:
@@ -118,9 +105,9 @@ def section(
         step=1.0,
         key=f"casc_target_{run_id}",
     )
-    report = None
+    report, target = None, (target_pct / 100 if target_pct else None)
     with shown_errors():
-        report = cascade_report(wb, run_id, cheap, strong, tolerance, target_pct / 100 if target_pct else None)
+        report = cascade_report(wb, results, run_id, cheap, strong, tolerance, target)
     if report is None:
         return
     _summary(report)
@@ -128,12 +115,14 @@ def section(
         if not signal["available"]:
             st.caption(plain(f"Signal {signal['signal']}: unavailable — {signal['reason']}."))
     chart_left, chart_right = st.columns([3, 2])
-    chart_left.altair_chart(
-        charts_cascade.cascade_cost_accuracy(report, report_cells), height=HEIGHT, key=f"casc_cost_{run_id}"
-    )
+    name = _name(cheap, strong, tolerance, target)  # the specs, built once per run version for every session
+    cost = lambda: charts_cascade.cascade_cost_accuracy(report, report_cells)  # noqa: E731
+    draw(chart_left, results, f"{name} cost", cost, height=HEIGHT, key=f"casc_cost_{run_id}")
     if report["calibration"]:
-        chart_right.altair_chart(charts_cascade.reliability_chart(report), height=HEIGHT, key=f"casc_rel_{run_id}")
-        chart_left.altair_chart(charts_cascade.coverage_chart(report), height=HEIGHT, key=f"casc_cov_{run_id}")
+        reliability = lambda: charts_cascade.reliability_chart(report)  # noqa: E731
+        draw(chart_right, results, f"{name} reliability", reliability, height=HEIGHT, key=f"casc_rel_{run_id}")
+        coverage = lambda: charts_cascade.coverage_chart(report)  # noqa: E731
+        draw(chart_left, results, f"{name} coverage", coverage, height=HEIGHT, key=f"casc_cov_{run_id}")
     st.markdown("**Each signal with its threshold chosen by 5-fold cross-validation over samples**")
     st.dataframe(
         families_table(report),
@@ -146,8 +135,8 @@ def section(
     )
     rec = report["recommended"]
     if rec:
-        _escalated(wb, run_id, frame, labels, report)
-        _downloads(wb, report, run_id)
+        _escalated(wb, run_id, results, report, name)
+        _downloads(wb, results, report, run_id, name)
 
 
 def _summary(report: Mapping[str, Any]) -> None:
@@ -168,43 +157,46 @@ def _summary(report: Mapping[str, Any]) -> None:
     c4.metric("Escalated", percent(rec["escalation_rate"]), help=f"{rec['escalated']} of {rec['n']} samples")
 
 
-def _escalated(
-    wb: Workbench, run_id: int, frame: pd.DataFrame, labels: dict[int, list[str]], report: Mapping[str, Any]
-) -> None:
-    rec = report["recommended"]
-    data = prepare(frame, labels, report["cheap"], report["strong"], answer_probabilities(wb.engine, run_id), run_id)
-    table = escalated_samples(data, rec["signal"], rec["threshold"], rec["cheap_calls_per_sample"])
-    texts = frame.drop_duplicates("sample_index").set_index("sample_index")["variables"]
-    values = pd.DataFrame([json.loads(texts.get(r - 1) or "{}") for r in table["row"]], index=table.index)
-    st.markdown(f"**The {len(table):,} samples the recommended cascade sends to the strong cell**")
+def _escalated(wb: Workbench, run_id: int, results: RunView, report: Mapping[str, Any], name: str) -> None:
+    def table() -> pd.DataFrame:
+        frame, rec = results.frame, report["recommended"]
+        probabilities = answer_probabilities(wb.engine, run_id)
+        data = prepare(frame, results.labels, report["cheap"], report["strong"], probabilities, run_id)
+        escalated = escalated_samples(data, rec["signal"], rec["threshold"], rec["cheap_calls_per_sample"])
+        texts = frame.drop_duplicates("sample_index").set_index("sample_index")["variables"]
+        values = pd.DataFrame([json.loads(texts.get(r - 1) or "{}") for r in escalated["row"]], index=escalated.index)
+        return pd.concat([escalated, values], axis=1)
+
+    escalated = results.memo(f"{name} escalated", table)
+    st.markdown(f"**The {len(escalated):,} samples the recommended cascade sends to the strong cell**")
     capped_table(
-        pd.concat([table, values], axis=1),
+        escalated,
         what="samples",
         column_config={"confidence": st.column_config.NumberColumn(format="%.3f")},
     )
     st.caption("Row: the sample's 1-based data row in the run's sample set, as `escalated_rows` in the CLI's JSON.")
 
 
-def _downloads(wb: Workbench, report: Mapping[str, Any], run_id: int) -> None:
+def _downloads(wb: Workbench, results: RunView, report: Mapping[str, Any], run_id: int, name: str) -> None:
     a, b, c = st.columns(3)
     with shown_errors():
         a.download_button(
             "Download the cascade as Python",
-            wb.cascade_code(dict(report), "python"),
+            results.memo(f"{name} python", lambda: wb.cascade_code(dict(report), "python")),
             file_name=f"run-{run_id}-cascade.py",
             mime="text/x-python",
             key=f"casc_py_{run_id}",
         )
         b.download_button(
             "Download the cascade as TypeScript",
-            wb.cascade_code(dict(report), "typescript"),
+            results.memo(f"{name} typescript", lambda: wb.cascade_code(dict(report), "typescript")),
             file_name=f"run-{run_id}-cascade.ts",
             mime="text/plain",
             key=f"casc_ts_{run_id}",
         )
     c.download_button(
         "Download the cascade report (JSON)",
-        json.dumps(report, indent=2),
+        lambda: json.dumps(report, indent=2),  # made when clicked
         file_name=f"run-{run_id}-cascade.json",
         mime="application/json",
         key=f"casc_json_{run_id}",

@@ -26,6 +26,7 @@ from workbench.storage import repository as repo
 from workbench.storage.results import results_frame
 
 VIEWS_KEPT = 6  # run versions × tolerances kept in memory per server process
+MEMO_KEPT = 64  # derived things kept per view (chart specs, tables, cascades of cell pairs), oldest dropped first
 T = TypeVar("T")
 
 
@@ -38,13 +39,29 @@ class RunView:
     report: dict[str, Any]
     _memo: dict[str, Any] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _building: dict[str, threading.Lock] = field(default_factory=dict, repr=False)
 
     def memo(self, key: str, build: Callable[[], T]) -> T:
-        """``build()`` once for this view, whichever session asks first; the same object after that."""
+        """``build()`` once for this view, whichever session asks first; the same object after that.
+
+        Sessions asking for the same key wait for one build; other keys are not held up meanwhile (a
+        cascade being simulated for one person does not stall everyone's charts). At most
+        :data:`MEMO_KEPT` things are kept; the oldest is dropped (and rebuilt if asked again)."""
         with self._lock:
-            if key not in self._memo:
-                self._memo[key] = build()
-            return self._memo[key]
+            if key in self._memo:
+                return self._memo[key]
+            building = self._building.setdefault(key, threading.Lock())
+        with building:
+            with self._lock:
+                if key in self._memo:
+                    return self._memo[key]
+            value = build()
+            with self._lock:
+                self._memo[key] = value
+                self._building.pop(key, None)
+                while len(self._memo) > MEMO_KEPT:
+                    self._memo.pop(next(iter(self._memo)))
+            return value
 
     def chart(self, key: str, build: Callable[[], Any]) -> dict[str, Any]:
         """The Vega-Lite spec of an Altair chart, built and serialised once (draw with ``st.vega_lite_chart``)."""
