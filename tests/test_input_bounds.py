@@ -167,26 +167,42 @@ def test_hostile_jsonl_is_one_short_line_in_the_cli(tmp_path: Path, case: str) -
 # --- plan size -------------------------------------------------------------------------------------
 
 
-def test_a_plan_too_large_to_hold_is_refused_before_any_call_is_built(wb) -> None:
-    from workbench.sweep import MAX_PLAN_CALLS, build_plan
+def test_a_plan_too_large_to_hold_is_estimated_but_never_built(wb) -> None:
+    from workbench.sweep import MAX_PLAN_CALLS, build_plan, estimate
 
     small = build_plan([(1, PROMPT)], 1, SAMPLES, ["gpt-4.1-nano", "o3-mini"], [0.0, 0.7], 3, "http://x/v1", wb.catalog)
     assert small.size == len(small.calls())  # the count agrees with the calls the runner gets
+    huge = build_plan([(1, PROMPT)], 1, SAMPLES, ["gpt-4.1-nano"], [0.0], 3_000_000, "http://x/v1", wb.catalog)
+    assert any("this plan has 18,000,000 calls" in note for note in huge.notes)
+    assert estimate(huge)["calls"] == 18_000_000  # counted, not built
     with pytest.raises(InputError, match=r"this plan has 18,000,000 calls .* at most 1,000,000"):
-        build_plan([(1, PROMPT)], 1, SAMPLES, ["gpt-4.1-nano"], [0.0], 3_000_000, "http://x/v1", wb.catalog)
+        huge.calls()
+    assert huge._calls is None
     assert MAX_PLAN_CALLS == 1_000_000
 
 
-def test_the_cli_refuses_a_huge_repeat_count_in_one_line(tmp_path: Path) -> None:
+def _cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     (tmp_path / "p.yaml").write_text(PROMPT_YAML)
     (tmp_path / "s.csv").write_text(SAMPLES_CSV)
-    args = ["sweep", "--prompt", "p.yaml", "--dataset", "s.csv", "--repeats", "3000000", "--max-cost", "0.01"]
-    done = subprocess.run(
-        [sys.executable, "-m", "workbench", *args],
+    return subprocess.run(
+        [sys.executable, "-m", "workbench", "sweep", "--prompt", "p.yaml", "--dataset", "s.csv", *args],
         env=cli_env("http://127.0.0.1:9/v1", f"sqlite:///{tmp_path / 'wb.db'}"),
         cwd=tmp_path,
         capture_output=True,
         text=True,
         timeout=120,
     )
-    assert done.returncode != 0 and done.stderr.count("\n") == 1 and "at most 1,000,000" in done.stderr
+
+
+def test_the_cli_refuses_a_huge_repeat_count_by_its_budget_in_one_line(tmp_path: Path) -> None:
+    done = _cli(tmp_path, "--repeats", "3000000", "--max-cost", "0.01", "--quiet")
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.strip().splitlines()[-1].startswith("error: estimated cost $")
+    assert "new calls exceeds the budget of $0.01; nothing was called" in done.stderr
+
+
+def test_the_cli_refuses_a_plan_too_large_to_hold_in_one_line(tmp_path: Path) -> None:
+    done = _cli(tmp_path, "--repeats", "3000000", "--quiet")
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    (line,) = [x for x in done.stderr.splitlines() if x.startswith("error:")]
+    assert "this plan has" in line and "at most 1,000,000" in line

@@ -16,6 +16,7 @@ import sys
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -53,12 +54,13 @@ class SampleSet:
     def variable_names(self) -> list[str]:
         return [c for c in self.columns if c != self.label_column]
 
-    @property
+    @cached_property
     def content_hash(self) -> str:
+        names = self.variable_names
         body = {
             "label_column": self.label_column,
             "columns": list(self.columns),
-            "rows": [[s.label, [s.variables.get(c, "") for c in self.variable_names]] for s in self.samples],
+            "rows": [[s.label, [s.variables.get(c, "") for c in names]] for s in self.samples],
         }
         return hashlib.sha256(json.dumps(body, ensure_ascii=False).encode()).hexdigest()
 

@@ -265,6 +265,11 @@ def prepare_sweep(
         delivery=delivery,
     )
     _money_and_models(wb, actor, prepared, max_cost_usd, actor.id)
+    if prepared.refusal is None:  # the budget first (it says what the plan would cost), then the size
+        try:
+            plan.check_size()
+        except WorkbenchError as exc:
+            prepared.refusal = exc
     return prepared
 
 

@@ -7,9 +7,11 @@ resume it, summarise a run.
 
 from __future__ import annotations
 
+import copy
 import json
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -29,7 +31,7 @@ from workbench.promptfile import PromptFile
 from workbench.providers.base import Provider
 from workbench.redaction import redact_url
 from workbench.runner import Outcome, Progress, Runner
-from workbench.storage import make_engine
+from workbench.storage import describe, make_engine
 from workbench.storage import repository as repo
 from workbench.storage.liveness import is_live
 from workbench.storage.models import Run
@@ -63,6 +65,9 @@ SWEEP_CELL_KEYS = (
     "consistency",
 )
 
+
+ESTIMATES_KEPT = 16  # plans whose estimate is remembered (see Workbench.estimate)
+_ESTIMATES: OrderedDict[tuple[str, str, str, tuple[int, int]], tuple[Catalog, dict[str, Any], int]] = OrderedDict()
 
 OFFERED_TTL_S = 600.0
 _OFFERED: dict[str, tuple[float, list[str]]] = {}  # base URL -> (when, GET /v1/models ids)
@@ -226,10 +231,29 @@ class Workbench:
         return plan
 
     def estimate(self, plan: Plan, delivery: str = STANDARD) -> dict[str, Any]:
-        """The estimate at the ``delivery`` mode's price (standard, flex or batch)."""
-        calls = plan.calls()
-        stored = set(repo.stored_keys(self.engine, (c.key for c in calls)))
-        return estimate(plan, calls, stored, repo.reasoning_history(self.engine), delivery)
+        """The estimate at the ``delivery`` mode's price (standard, flex or batch), without building calls.
+
+        Remembered for the same plan, catalog and stored answers (the Sweep page estimates its plan
+        again on every rerun; a million samples take seconds to count)."""
+        from workbench.plan_cost import StoredAnswer
+
+        marker = (describe(self.engine), plan.plan_hash, delivery, repo.answers_marker(self.engine))
+        hit = _ESTIMATES.get(marker)
+        if hit is not None and hit[0] is plan.catalog:
+            _ESTIMATES.move_to_end(marker)
+            result = copy.deepcopy(hit[1])
+            result["notes"] = list(plan.notes) + result["notes"][hit[2] :]
+            return result
+        endpoints = list(dict.fromkeys(plan.endpoint(m) for m in plan.models))
+        answers = [
+            StoredAnswer(key, json.loads(body), repeat)
+            for key, body, repeat in repo.stored_answers(self.engine, plan.models, endpoints)
+        ]
+        result = estimate(plan, history=repo.reasoning_history(self.engine), delivery=delivery, answers=answers)
+        _ESTIMATES[marker] = (plan.catalog, copy.deepcopy(result), len(plan.notes))
+        while len(_ESTIMATES) > ESTIMATES_KEPT:
+            _ESTIMATES.popitem(last=False)
+        return result
 
     def check_delivery(self, plan: Plan, delivery: str) -> str:
         """The checked delivery mode: flex and batch are OpenAI's, so local models take standard calls."""

@@ -13,9 +13,9 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from workbench.chat import refused_params, request_body, request_key
@@ -23,11 +23,14 @@ from workbench.datasets import SampleSet, some
 from workbench.delivery import STANDARD
 from workbench.errors import InputError
 from workbench.label_check import looks_like_free_text, rows_text, unknown_labels
-from workbench.pricing import EFFORTS, REASONING_RANGE, Catalog, ModelInfo, cost, delivery_factor, usd
+from workbench.pricing import EFFORTS, REASONING_RANGE, Catalog, ModelInfo
 from workbench.promptfile import PromptFile
 from workbench.redaction import redact_url
 from workbench.suggest import did_you_mean
 from workbench.tokens import count_chat_many, count_text
+
+if TYPE_CHECKING:
+    from workbench.plan_cost import StoredAnswer
 
 MAX_TEMPERATURE = 2.0
 TOP_LOGPROBS = 5
@@ -88,10 +91,27 @@ class Plan:
         return len(self.prompts) * cells * len(self.samples.samples) * self.repeats
 
     def calls(self) -> list[PlannedCall]:
-        """Every call of the plan, in a stable order (built once: estimate, start and execute share it)."""
+        """Every call of the plan, in a stable order (built once: start and execute share it).
+
+        Only a plan that may run builds them (:meth:`check_size`); an estimate never needs them."""
         if self._calls is None:
+            self.check_size()
             self._calls = self._build_calls()
         return self._calls
+
+    def size_refusal(self) -> str:
+        """Why a plan of more than ``MAX_PLAN_CALLS`` calls cannot run, in one line."""
+        cells = self.size // max(1, len(self.prompts) * len(self.samples.samples) * self.repeats)
+        return (
+            f"this plan has {self.size:,} calls ({len(self.prompts)} prompt(s) x {len(self.samples.samples):,} "
+            f"samples x {cells:,} model/temperature cells x {self.repeats:,} repeats); a run holds at most "
+            f"{MAX_PLAN_CALLS:,}: use fewer samples, cells or repeats"
+        )
+
+    def check_size(self) -> None:
+        """Refuse, before any call (or its request key) is built, a plan bigger than a run may hold."""
+        if self.size > MAX_PLAN_CALLS:
+            raise InputError(self.size_refusal())
 
     def _build_calls(self) -> list[PlannedCall]:
         out: list[PlannedCall] = []
@@ -361,12 +381,8 @@ def build_plan(
     plan.notes.extend(lifecycle_notes(plan.models, catalog, plan.base_url, set(plan.endpoints)))
     plan.notes.extend(check_efforts(list(efforts or []), plan.models, catalog))
     plan.efforts = parse_efforts(",".join(efforts or []))
-    if plan.size > MAX_PLAN_CALLS:  # refused before a single call (or its request key) is built
-        raise InputError(
-            f"this plan has {plan.size:,} calls ({len(plan.prompts)} prompt(s) x {len(samples.samples):,} samples x "
-            f"{plan.size // max(1, len(plan.prompts) * len(samples.samples) * repeats):,} model/temperature cells x "
-            f"{repeats:,} repeats); a run holds at most {MAX_PLAN_CALLS:,}: use fewer samples, cells or repeats"
-        )
+    if plan.size > MAX_PLAN_CALLS:  # estimated without building its calls; refused before running (check_size)
+        plan.notes.append(plan.size_refusal())
     for model in plan.models:
         if plan.logprobs and not any(plan.wants_logprobs(model, e) for e, _ in plan.cell_settings(model)):
             plan.notes.append(f"{model} does not return logprobs (per the catalog): its calls are sent without them")
@@ -427,7 +443,7 @@ def estimated_completion_tokens(prompt: PromptFile) -> int:
 
 
 def estimated_reasoning_tokens(
-    info: ModelInfo | None, effort: str | None, history: dict[tuple[str, str | None], float] | None, model: str
+    info: ModelInfo | None, effort: str | None, history: Mapping[tuple[str, str | None], float] | None, model: str
 ) -> tuple[int, str | None]:
     """(reasoning tokens per call to price, where that figure comes from) for one cell.
 
@@ -456,97 +472,37 @@ def estimate(
     stored: set[str] | None = None,
     history: dict[tuple[str, str | None], float] | None = None,
     delivery: str = STANDARD,
+    answers: Iterable[StoredAnswer] = (),
 ) -> dict[str, Any]:
     """The estimate contract: calls, est_total_usd and per-model prompt/completion tokens and cost.
 
     Prompt tokens are exact (tiktoken, cookbook rule) for every call; completion tokens are an
     estimate, and so are reasoning tokens (see :func:`estimated_reasoning_tokens`; ``history`` maps
-    (model, effort sent) to the mean reasoning tokens this database has stored). ``stored`` keys are
-    already paid for: they are counted in ``stored`` and excluded from ``est_new_usd``. Costs are at the
+    (model, effort sent) to the mean reasoning tokens this database has stored). Costs are at the
     ``delivery`` mode's price (the catalog's batch or flex factor); ``est_new_usd_standard`` is what the
     new calls would cost as standard calls.
+
+    Without ``calls`` the whole plan is estimated cell by cell without building a call
+    (:func:`workbench.plan_cost.estimate_cells`; ``answers`` are the stored responses that may be
+    among its calls). With ``calls``, just those, call by call; ``stored`` keys are already paid for:
+    they are counted in ``stored`` and excluded from ``est_new_usd``.
     """
-    calls = plan.calls() if calls is None else calls
+    from workbench.plan_cost import Tally, call_price, estimate_cells
+
+    if calls is None:
+        return estimate_cells(plan, answers, history, delivery)
     stored = stored or set()
     # Repeats and models share messages: count each distinct message list once.
     message_keys = [json.dumps(c.body["messages"], sort_keys=True) for c in calls]
     unique = dict(zip(message_keys, (c.body["messages"] for c in calls), strict=True))
     counts = dict(zip(unique, count_chat_many(unique.values()), strict=True))
-    completion = {vid: estimated_completion_tokens(p) for vid, p in plan.prompts}
-    per_model: dict[str, dict[str, Any]] = {}
-    bases: dict[str, None] = {}  # where each reasoning estimate comes from, in order
+    prompts = dict(plan.prompts)
+    tally = Tally(plan, history, delivery)
     for call, message_key in zip(calls, message_keys, strict=True):
-        entry = per_model.setdefault(
-            call.model,
-            {
-                "model": call.model,
-                "calls": 0,
-                "stored": 0,
-                "prompt_tokens": 0,
-                "est_completion_tokens": 0,
-                "est_reasoning_tokens": 0,
-                "_cost": Decimal(0),
-                "_new_cost": Decimal(0),
-                "_new_standard": Decimal(0),
-                "_known": delivery_factor(plan.catalog.lookup(call.model), delivery) is not None,
-            },
-        )
-        prompt_tokens = counts[message_key]
-        info = plan.catalog.lookup(call.model)
-        thinking, basis = estimated_reasoning_tokens(info, call.reasoning_effort, history, call.model)
-        if basis:
-            bases.setdefault(basis)
-        answer = completion[call.prompt_version_id]
-        sent_cap = call.body.get("max_completion_tokens") or call.body.get("max_tokens")
-        if isinstance(sent_cap, int) and answer + thinking > sent_cap:  # never billed past the cap sent
-            thinking = max(0, sent_cap - answer)
-        completion_tokens = answer + thinking
-        entry["calls"] += 1
-        entry["prompt_tokens"] += prompt_tokens
-        entry["est_completion_tokens"] += completion_tokens
-        entry["est_reasoning_tokens"] += thinking
-        standard = cost(info, prompt_tokens, 0, completion_tokens)
-        factor = delivery_factor(info, delivery)  # None: unknown price, or a model without that mode
-        price = None if factor is None else cost(info, prompt_tokens, 0, completion_tokens, tier_factor=factor)
-        if price is not None and standard is not None:
-            entry["_cost"] += price
-            if call.key not in stored:
-                entry["_new_cost"] += price
-                entry["_new_standard"] += standard
+        completion, thinking = tally.completion(call.model, prompts[call.prompt_version_id], call.body)
+        price = call_price(plan.catalog.lookup(call.model), counts[message_key], completion, delivery)
+        entry = tally.model(call.model)
+        entry.add(1, counts[message_key], completion, thinking, price)
         if call.key in stored:
-            entry["stored"] += 1
-    models = []
-    total = Decimal(0)
-    total_new = Decimal(0)
-    total_standard = Decimal(0)
-    all_known = True
-    for model in plan.models:
-        entry = per_model.get(model)
-        if entry is None:
-            continue
-        known = entry.pop("_known")
-        est, est_new = entry.pop("_cost"), entry.pop("_new_cost")
-        total_standard += entry.pop("_new_standard")
-        entry["new_calls"] = entry["calls"] - entry["stored"]
-        entry["est_cost_usd"] = usd(est) if known else None
-        entry["est_new_cost_usd"] = usd(est_new) if known else None
-        all_known &= known
-        total += est
-        total_new += est_new
-        models.append(entry)
-    return {
-        "calls": len(calls),
-        "stored": sum(m["stored"] for m in models),
-        "new_calls": sum(m["new_calls"] for m in models),
-        "est_total_usd": usd(total) if all_known else None,
-        "est_new_usd": usd(total_new) if all_known else None,
-        "cost_known": all_known,
-        "delivery": delivery,
-        "est_new_usd_standard": usd(total_standard) if all_known else None,
-        "models": models,
-        "notes": list(plan.notes) + list(bases),
-        "estimate": (
-            "prompt tokens are exact (tiktoken o200k_base, cookbook rule); completion tokens (reasoning tokens "
-            "included) and cost are estimates"
-        ),
-    }
+            entry.mark_stored(price)
+    return tally.result()

@@ -115,24 +115,25 @@ def count_chat(messages: Iterable[Mapping[str, object]]) -> int:
 
 
 def count_chat_many(batch: Iterable[Iterable[Mapping[str, object]]]) -> list[int]:
-    """Counts for many chat requests at once, batching the tokenizer calls."""
-    batch = [list(messages) for messages in batch]
-    texts: list[str] = []
-    extra: list[int] = []
+    """Counts for many chat requests at once: each distinct text (a role, a system prompt shared by
+    every request) is encoded once. One call per text, not ``encode_batch``: its thread pool costs
+    more per short text than encoding it (measured: 100,000 reviews 3.2 s batched, 0.3 s in a loop)."""
+    enc = encoding()
+    lengths: dict[str, int] = {}
+    result = []
     for messages in batch:
-        fixed = REPLY_PRIMING
+        total = REPLY_PRIMING
         for message in messages:
-            fixed += TOKENS_PER_MESSAGE
+            total += TOKENS_PER_MESSAGE
             for key, value in message.items():
                 if value is None:
                     continue
-                texts.append(str(value))
+                text = str(value)
+                n = lengths.get(text)
+                if n is None:
+                    n = lengths[text] = len(enc.encode(text, disallowed_special=()))
+                total += n
                 if key == "name":
-                    fixed += TOKENS_PER_NAME
-        extra.append(fixed)
-    lengths = iter(len(tokens) for tokens in encoding().encode_batch(texts, disallowed_special=()))
-    result = []
-    for messages, fixed in zip(batch, extra, strict=True):
-        n_values = sum(1 for m in messages for v in m.values() if v is not None)
-        result.append(fixed + sum(next(lengths) for _ in range(n_values)))
+                    total += TOKENS_PER_NAME
+        result.append(total)
     return result

@@ -339,6 +339,25 @@ def stored_keys(engine: Engine, keys: Iterable[str]) -> dict[str, int]:
     return found
 
 
+def answers_marker(engine: Engine) -> tuple[int, int]:
+    """(newest response id, responses): changes whenever an answer is stored or deleted."""
+    with Session(engine) as session:
+        newest, count = session.execute(select(func.max(Response.id), func.count(Response.id))).one()
+    return int(newest or 0), int(count)
+
+
+def stored_answers(engine: Engine, models: Sequence[str], endpoints: Sequence[str]) -> list[tuple[str, str, int]]:
+    """(request key, request body JSON, repeat index) of the responses of ``models`` at ``endpoints``: the
+    answers a plan of those may already have. The repeat is the one its run items give (keys include
+    it); a response no item points at was stored by *Try it*, at repeat 0."""
+    repeat = select(func.min(RunItem.repeat)).where(RunItem.request_key == Response.request_key).scalar_subquery()
+    query = select(Response.request_key, Response.request_json, repeat).where(
+        Response.model.in_(list(models)), Response.base_url.in_(list(endpoints))
+    )
+    with Session(engine) as session:
+        return [(key, body, int(r or 0)) for key, body, r in session.execute(query)]
+
+
 def attach_responses(engine: Engine, pairs: Sequence[tuple[int, int]], reused: bool) -> None:
     """Point items at responses: ``pairs`` of (item id, response id)."""
     if not pairs:
