@@ -58,6 +58,7 @@ if results is None:
     st.stop()
 frame, report = results.frame, results.report
 cells = report["cells"]
+view.billing(ctx.engine, ctx.wb.catalog, run.id)  # answers from another model, paid attempts refused
 if not any(c["n"] for c in cells):
     run_notes.no_answers(run)
     st.stop()

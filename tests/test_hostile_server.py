@@ -115,3 +115,52 @@ def test_a_server_dripping_bytes_is_cut_off_at_the_whole_call_timeout(fake_serve
         provider.complete(body)
     assert time.monotonic() - started < 30  # cut near 2 s; without the deadline this takes minutes
     assert provider.complete(body).text  # the next call is answered normally
+
+
+# --- paid, refused, charged (issue 12 item 6: "a malformed 200 retried N times is billed each time") ----------
+
+
+def _charges(wb: Workbench) -> list[tuple[int | None, float | None, bool, int | None]]:
+    from workbench.storage.models import RefusedCharge
+
+    with Session(wb.engine) as session:
+        rows = session.execute(select(RefusedCharge)).scalars()
+        return [(r.run_id, r.cost_usd, r.estimated, r.prompt_tokens) for r in rows]
+
+
+@pytest.mark.parametrize(("fault", "estimated"), [("model_object", False), ("huge_usage", True)])
+def test_each_paid_malformed_answer_is_charged_to_the_run_and_the_budgets(
+    wb, fake_server, fault: str, estimated: bool
+) -> None:
+    from decimal import Decimal
+
+    from workbench import budgets
+
+    attempts = 3
+    fake_server.faults.extend([fault] * (attempts * len(SAMPLES)))
+    wb = Workbench(dataclasses.replace(wb.settings, max_attempts=attempts), wb.engine, wb.catalog)
+    plan = wb.plan([PROMPT], SAMPLES, ["gpt-4.1-nano"], [0.0], 1)
+    outcome = wb.execute(wb.start(plan), plan, concurrency=2)
+    assert fake_server.calls == attempts * len(SAMPLES) and _stored(wb) == []
+    charged = _charges(wb)
+    assert len(charged) == attempts * len(SAMPLES) == outcome.refused_paid  # N attempts, N charges
+    assert all(run == outcome.run_id and usd and usd > 0 and est is estimated for run, usd, est, _ in charged)
+    total = sum(Decimal(repr(usd)) for _, usd, _, _ in charged if usd is not None)
+    if not estimated:  # priced from the usage the server reported with each refused answer
+        billed = [usage for _, usage, _ in fake_server.billed()]
+        assert sorted(tokens for *_, tokens in charged) == sorted(u["prompt_tokens"] for u in billed)
+    # The run's spend, the person's day and the team's month all count them.
+    money = wb.summary(outcome.run_id)
+    assert money["spent_usd"] == pytest.approx(float(total), rel=1e-9)
+    assert budgets.spent_by_user(wb.engine, None).usd == pytest.approx(float(total))
+    assert budgets.spent_by_team(wb.engine).calls == attempts * len(SAMPLES)
+
+
+def test_paid_malformed_answers_count_against_max_cost(wb, fake_server) -> None:
+    """--max-cost stops a sweep whose every answer is refused: the refused attempts were paid."""
+    fake_server.faults.extend(["model_object"] * 1000)
+    wb = Workbench(dataclasses.replace(wb.settings, max_attempts=8), wb.engine, wb.catalog)
+    plan = wb.plan([PROMPT], SAMPLES, ["gpt-4.1-nano"], [0.0], 1)
+    outcome = wb.execute(wb.start(plan), plan, concurrency=1, max_cost_usd=0.00005)
+    assert outcome.status == "stopped" and "budget" in (outcome.error or "")
+    assert fake_server.calls < 8 * len(SAMPLES)  # stopped by the money, not by running out of attempts

@@ -181,9 +181,12 @@ class Run:
     def report(self) -> dict[str, Any]:
         """Everything the Compare page and ``python -m workbench report`` show (intervals, pairs, confusion)."""
         from workbench.metrics import build_report
+        from workbench.service import billing_notes
 
         frame, labels = self._results
-        return build_report(frame, labels, self.id, tolerance=self.tolerance)
+        report = build_report(frame, labels, self.id, tolerance=self.tolerance)
+        report["billing_notes"] = billing_notes(self.wb.engine, self.wb.catalog, self.id)
+        return report
 
     @property
     def recommendation(self) -> dict[str, Any] | None:

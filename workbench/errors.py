@@ -52,6 +52,9 @@ class TransientError(ProviderError):
         super().__init__(message)
         self.retry_after = retry_after
         self.kind = kind  # "rate_limit", "unavailable" (flex capacity), "server", "timeout", "connection", "malformed"
+        # A malformed answer that came with HTTP 200 was billed: (prompt, cached, completion) tokens as
+        # reported, each None when it could not be read (then the call is charged at its estimate).
+        self.paid: tuple[int | None, int | None, int | None] | None = None
 
 
 class RequestError(ProviderError):

@@ -66,4 +66,5 @@ def format_report(report: dict[str, Any]) -> str:
         lines.append(" " * width + "".join(f"{col:>{width}}" for col in confusion["columns"]))
         for label, row in zip(confusion["labels"], confusion["matrix"], strict=True):
             lines.append(f"{label:>{width}}" + "".join(f"{v:>{width}}" for v in row))
+    lines += [f"note: {note}" for note in report.get("billing_notes", [])]
     return "\n".join(lines)

@@ -46,7 +46,7 @@ from workbench.processes import new_owner, worker_id
 from workbench.promptfile import PromptFile
 from workbench.providers.base import CallCancelled, Completion, Provider
 from workbench.redaction import redact
-from workbench.storage import answers, claims
+from workbench.storage import answers, charges, claims
 from workbench.storage import repository as repo
 from workbench.storage.answers import Answer, Failure
 from workbench.storage.models import Run, utcnow
@@ -88,6 +88,7 @@ class Outcome:
     reused: int
     errors: int
     other_model: int = 0  # answers whose server named another catalog model (billed at its price)
+    refused_paid: int = 0  # attempts billed (HTTP 200) whose answer was refused as malformed: charged, not stored
 
 
 class _Fatal(Exception):
@@ -130,6 +131,8 @@ class Runner:
         self._schedule_lock = threading.Lock()
         self.owner = new_owner()
         self._payer: tuple[str | None, str | None] = (None, None)
+        self._run_id: int | None = None
+        self._refused_paid = 0  # attempts paid for (HTTP 200) whose answer was refused as malformed
         self._prompts: dict[int, PromptFile] = {}
         self._spent_guessed = Decimal(0)  # answers without usage, at their estimate (for budgets only)
         self._other_model = 0
@@ -160,6 +163,7 @@ class Runner:
         """Run every item of ``run`` that has no response yet."""
         self._started = time.monotonic()
         self._payer = (run.created_by, run.key_kind)  # kept on each answer: spend outlives the run
+        self._run_id = run.id
         self._prompts = dict(plan.prompts)
         calls = {c.key: c for c in plan.calls()}
         pending = repo.pending_items(self.engine, run.id)
@@ -339,6 +343,49 @@ class Runner:
         log.warning("%s was asked for, %s answered: billed at %s's price", call.model, answered.name, answered.name)
         return answered
 
+    def _charge_refused(self, call: PlannedCall, exc: TransientError) -> None:
+        """Count and record an attempt the server billed (HTTP 200) whose answer was refused as malformed.
+
+        From the usage it reported when that could be read, else at the call's estimate; counted in
+        this run's spend (and so in ``--max-cost``) and recorded for the run's cost and the budgets.
+        """
+        prompt, cached, completion = exc.paid or (None, None, None)
+        info = self.catalog.lookup(call.model)
+        estimated = prompt is None
+        if estimated:
+            price = self._estimate(call)
+            if price is not None:
+                price *= delivery_factor(info, self.delivery) or 1
+        else:
+            factor = delivery_factor(info, self.delivery)
+            price = cost(info, prompt, cached, completion, tier_factor=factor)
+        with self._lock:
+            self._refused_paid += 1
+            if price is None:
+                self._spent_known = False
+            elif estimated:
+                self._spent_guessed += price
+            else:
+                self._spent += price
+        try:
+            charges.record(
+                self.engine,
+                run_id=self._run_id,
+                request_key=call.key,
+                model=call.model,
+                base_url=call.endpoint,
+                reason=str(exc),
+                usage=(prompt, cached, completion),
+                cost_usd=price,
+                estimated=estimated,
+                paid_by=self._payer[0],
+                key_kind=self._payer[1],
+            )
+        except Exception as failure:  # the database refuses: stop paying, as for an answer
+            with self._lock:
+                self._store_error = self._store_error or _one_line(failure)
+            self._stop.set()
+
     def _estimate(self, call: PlannedCall) -> Decimal | None:
         """What one call is estimated to cost (its prompt's tokens, a label's worth of answer)."""
         prompt = self._prompts.get(call.prompt_version_id)
@@ -380,6 +427,8 @@ class Runner:
             except CallCancelled:
                 return None, attempt - 1  # stopped while queued for a local server: nothing was sent
             except TransientError as exc:
+                if exc.paid is not None:  # a 200 with an answer that cannot be stored: paid all the same
+                    self._charge_refused(call, exc)
                 if exc.kind == "rate_limit":
                     self.limiter.rate_limited(exc.retry_after)
                 limit = CONNECTION_ATTEMPTS if exc.kind == "connection" else self.max_attempts
@@ -569,6 +618,7 @@ class Runner:
             reused=self._reused,
             errors=self._errors,
             other_model=self._other_model,
+            refused_paid=self._refused_paid,
         )
 
     def _finish_unstored(self, run: Run) -> Outcome:
@@ -595,6 +645,7 @@ class Runner:
             reused=self._reused,
             errors=self._errors,
             other_model=self._other_model,
+            refused_paid=self._refused_paid,
         )
 
 

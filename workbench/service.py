@@ -473,7 +473,7 @@ class Workbench:
         endpoints = json.loads(run.plan_json or "{}").get("endpoints")
         if endpoints:
             result["endpoints"] = endpoints  # where local models' calls went
-        notes = cut_off_notes(cells)
+        notes = cut_off_notes(cells) + billing_notes(self.engine, self.catalog, run_id)
         if notes:
             result["notes"] = notes
         if result["error"] is None:
@@ -532,6 +532,36 @@ class Workbench:
                 return None
             total += Decimal(repr(paid)) / factor - Decimal(repr(paid))
         return usd(total)
+
+
+def billing_notes(engine: Engine, catalog: Catalog, run_id: int) -> list[str]:
+    """What a run was billed that its cells do not show, one line each (``show``, ``report``, Compare):
+
+    answers another known model gave (billed at that model's price, see ``Runner._billed_model``),
+    and attempts the server billed whose answer was refused as malformed (charged, not stored).
+    """
+    from workbench.storage import charges
+
+    notes = []
+    others: dict[tuple[str, str], int] = {}
+    for asked, named, n in repo.answer_models(engine, run_id):
+        requested, answered = catalog.lookup(asked), catalog.lookup(named)
+        if answered is not None and (requested is None or answered.name != requested.name):
+            others[(asked, answered.name)] = others.get((asked, answered.name), 0) + n
+    for (asked, other), n in others.items():
+        notes.append(
+            f"{n} answer(s) came from {other} instead of {asked} (billed at {other}'s price; the server "
+            "answered with another model)"
+        )
+    n, usd_known, unknown, estimated = charges.for_run(engine, run_id)
+    if n:
+        how = f"{fmt.money(usd_known)}" + (f" + {unknown} of unknown price" if unknown else "")
+        est = f", {estimated} at their estimate (usage unreadable)" if estimated else ""
+        notes.append(
+            f"{n} paid attempt(s) came back malformed (HTTP 200, refused, retried): charged {how}{est}, "
+            "counted in this run's spend and the budgets; nothing was stored for them"
+        )
+    return notes
 
 
 def cut_off_notes(cells: Sequence[dict[str, Any]]) -> list[str]:

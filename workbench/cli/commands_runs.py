@@ -119,6 +119,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     from workbench.metrics import build_report, per_sample
+    from workbench.service import billing_notes
     from workbench.target import check_target, check_volume
 
     target, volume = check_target(args.target, "--target"), check_volume(args.volume, "--volume")
@@ -130,6 +131,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     report = build_report(frame, labels, args.run_id, tolerance=args.tolerance, target=target, volume=volume)
     report["delivery"] = run.delivery
     report["saving_usd"] = wb.saving(run)
+    report["billing_notes"] = billing_notes(wb.engine, wb.catalog, args.run_id)
     if args.csv:
         from workbench.csvsafe import write_report_csv
 

@@ -72,6 +72,24 @@ def _name(value: Any, field: str) -> str | None:
     return storable_text(value)
 
 
+def readable_usage(usage: Any) -> tuple[int | None, int | None, int | None]:
+    """(prompt, cached, completion) tokens of a refused answer's usage, when all three can be read; else
+    (None, None, None): the call was paid all the same and is charged at its estimate."""
+    if not isinstance(usage, dict):
+        return None, None, None
+    details = usage.get("prompt_tokens_details")
+    cached = details.get("cached_tokens") if isinstance(details, dict) else 0
+    try:
+        prompt = token_count(usage.get("prompt_tokens"), "prompt_tokens")
+        completion = token_count(usage.get("completion_tokens"), "completion_tokens")
+        cached_count = token_count(cached or 0, "cached_tokens")
+    except TransientError:
+        return None, None, None
+    if prompt is None or completion is None or (cached_count or 0) > prompt:
+        return None, None, None
+    return prompt, cached_count, completion
+
+
 @dataclass(frozen=True)
 class Completion:
     text: str

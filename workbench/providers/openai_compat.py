@@ -33,7 +33,7 @@ from workbench.errors import (
     ServerUnreachableError,
     TransientError,
 )
-from workbench.providers.base import Completion, RateInfo
+from workbench.providers.base import Completion, RateInfo, readable_usage
 
 NO_KEY = "no-key-set"  # local servers (Ollama, vLLM) accept any key; OpenAI answers 401
 _DURATION = re.compile(r"(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m(?!s))?(?:(\d+(?:\.\d+)?)s)?(?:(\d+(?:\.\d+)?)ms)?$")
@@ -267,11 +267,21 @@ class OpenAIProvider:
         try:
             options: Any = {"timeout": self.flex_timeout} if body.get("service_tier") == "flex" else {}
             response = self.client.post("/chat/completions", body=body, cast_to=_http.Response, options=options)
-            data = response.json()
         except Exception as exc:
             raise classify(exc, model, self.base_url) from None
         latency = (time.perf_counter() - start) * 1000
-        return self._from_json(data, latency, rate_info(response.headers))
+        data: Any = None
+        try:  # a 200 came back: the call is billed, whatever its body holds
+            data = response.json()
+            return self._from_json(data, latency, rate_info(response.headers))
+        except TransientError as exc:
+            exc.paid = readable_usage(data.get("usage") if isinstance(data, dict) else None)
+            raise
+        except Exception as exc:
+            error = classify(exc, model, self.base_url)
+            if isinstance(error, TransientError) and error.kind == "malformed":
+                error.paid = (None, None, None)
+            raise error from None
 
     def stream(
         self,

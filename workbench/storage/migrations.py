@@ -74,6 +74,11 @@ def m013_delivery_and_batches(conn: Connection) -> None:
     models.BatchJob.__table__.create(conn, checkfirst=True)
 
 
+def m014_refused_charges(conn: Connection) -> None:
+    """Calls paid for whose answer was refused as malformed: their cost counts in spend and budgets."""
+    models.RefusedCharge.__table__.create(conn, checkfirst=True)
+
+
 MIGRATIONS: list[tuple[str, Callable[[Connection], None]]] = [
     ("001_initial", m001_initial),
     ("002_run_cancel_requested", m002_run_cancel_requested),
@@ -82,6 +87,7 @@ MIGRATIONS: list[tuple[str, Callable[[Connection], None]]] = [
     ("005_reasoning", m005_reasoning),
     ("012_spend_attribution", m012_spend_attribution),
     ("013_delivery_and_batches", m013_delivery_and_batches),
+    ("014_refused_charges", m014_refused_charges),
 ]
 
 

@@ -135,6 +135,32 @@ class Response(SQLModel, table=True):
     key_kind: str | None = None  # "server", "user" or "none": which key paid
 
 
+class RefusedCharge(SQLModel, table=True):
+    """A call the server answered (HTTP 200, so billed) with an answer refused as malformed.
+
+    No answer is stored for it (it is retried), yet it was paid: its cost counts in the run's spend
+    and in every budget. From the usage it reported when that could be read, else at the call's
+    estimate (``estimated``); ``cost_usd`` None when the model's price is unknown.
+    """
+
+    __tablename__ = "refused_charges"
+
+    id: int | None = Field(default=None, primary_key=True)
+    run_id: int | None = Field(default=None, index=True)  # no foreign key: the spend outlives the run
+    request_key: str
+    model: str
+    base_url: str
+    reason: str = ""
+    prompt_tokens: int | None = None
+    cached_tokens: int | None = None
+    completion_tokens: int | None = None
+    cost_usd: float | None = None
+    estimated: bool = False  # the usage could not be read: cost_usd is the call's estimate
+    created_at: datetime = Field(default_factory=utcnow, index=True)
+    paid_by: str | None = None
+    key_kind: str | None = None
+
+
 class BatchJob(SQLModel, table=True):
     """One Batch API batch of a run: recorded before its file is uploaded, so nothing sent is lost.
 

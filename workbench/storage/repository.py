@@ -22,6 +22,7 @@ from workbench.datasets import Sample as SampleRow
 from workbench.datasets import SampleSet
 from workbench.errors import InputError
 from workbench.promptfile import PromptFile, parse_prompt
+from workbench.storage import charges
 from workbench.storage.engine import is_read_only, write_session
 from workbench.storage.liveness import is_live
 from workbench.storage.models import Dataset, PromptVersion, Response, Run, RunItem, Sample, utcnow
@@ -339,6 +340,19 @@ def stored_keys(engine: Engine, keys: Iterable[str]) -> dict[str, int]:
     return found
 
 
+def answer_models(engine: Engine, run_id: int) -> list[tuple[str, str, int]]:
+    """(model asked for, model the server named, answers) of ``run_id``'s answers that name a model."""
+    query = (
+        select(Response.model, Response.response_model, func.count(RunItem.id))
+        .select_from(RunItem)
+        .join(Response, Response.id == RunItem.response_id)
+        .where(RunItem.run_id == run_id, Response.response_model.is_not(None))  # type: ignore[union-attr]
+        .group_by(Response.model, Response.response_model)
+    )
+    with Session(engine) as session:
+        return [(str(m), str(r), int(n)) for m, r, n in session.execute(query)]
+
+
 def answers_marker(engine: Engine) -> tuple[int, int]:
     """(newest response id, responses): changes whenever an answer is stored or deleted."""
     with Session(engine) as session:
@@ -409,6 +423,14 @@ def _item_stats(session: Session, ids: list[int]) -> dict[int, tuple]:
             .group_by(RunItem.run_id)
         ).all()
         stats.update({r[0]: tuple(r[1:]) for r in rows})
+    # Calls paid for whose answer was refused as malformed: spent by the run, though nothing was stored.
+    for run_id, (usd, _n, n_unknown) in charges.by_run(session, ids).items():
+        row = list(stats.get(run_id, (0, 0, 0, None, 0, None, 0, None, 0)))
+        row[3] = (row[3] or 0.0) + usd
+        row[4] = (row[4] or 0) + n_unknown
+        row[5] = (row[5] or 0.0) + usd
+        row[6] = (row[6] or 0) + n_unknown
+        stats[run_id] = tuple(row)
     return stats
 
 
@@ -629,7 +651,10 @@ def spend_rows(
         query = query.where(Response.created_at < _utc_moment(until))
     with engine.connect() as conn:
         rows = conn.execute(query).all()
-    return [(r[0], r[1], float(r[2] or 0.0), int(r[3]), int(r[4])) for r in rows]
+    found = [(r[0], r[1], float(r[2] or 0.0), int(r[3]), int(r[4])) for r in rows]
+    since_utc = _utc_moment(since) if since is not None else None
+    until_utc = _utc_moment(until) if until is not None else None
+    return found + charges.spend_rows(engine, since_utc, until_utc)  # paid attempts refused as malformed
 
 
 def live_reservations(engine: Engine, exclude_run: int | None = None) -> list[tuple[str | None, str | None, float]]:

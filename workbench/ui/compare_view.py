@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import streamlit as st
 
 from workbench import charts, metrics
 from workbench import formatting as fmt
-from workbench.service import cut_off_notes
+from workbench.service import billing_notes, cut_off_notes
 from workbench.ui.results import RunView, draw
 from workbench.ui.widgets import plain
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
+    from workbench.pricing import Catalog
 
 Cell = dict[str, Any]
 
@@ -193,4 +198,10 @@ def chart_grid(results: RunView, temperatures: int, repeats: int) -> None:
         draw(left, results, "acc_effort", lambda: charts.accuracy_vs_effort(report), height=CHART_HEIGHT, key="cmp_ae")
         draw(right, results, "cost_effort", lambda: charts.cost_vs_effort(report), height=CHART_HEIGHT, key="cmp_ce")
     for note in cut_off_notes(report["cells"]):
+        st.warning(plain(note))
+
+
+def billing(engine: Engine, catalog: Catalog, run_id: int) -> None:
+    """What the run was billed that its cells do not show (answers from another model, paid refusals)."""
+    for note in billing_notes(engine, catalog, run_id):
         st.warning(plain(note))
