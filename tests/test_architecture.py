@@ -73,7 +73,7 @@ FLOORS: list[tuple[str, set[str]]] = [
         {
             "promptfile", "datasets", "pricing", "chat", "sweep", "access", "limiter", "local", "providers", "metrics",
             "charts", "reporting", "export", "promptfoo", "prompts", "target", "cascade", "charts_cascade",
-            "label_check", "delivery", "cell_choice",
+            "label_check", "delivery", "cell_choice", "plan_cost",
         },
     ),
     ("storage", {"storage"}),

@@ -324,22 +324,27 @@ class OpenAIProvider:
             raise TransientError(f"{self.base_url} ended the stream before the answer was finished", kind="malformed")
         end = time.perf_counter()
         cached = reasoning = written = None
+        as_dict: dict[str, Any] = {}
         if usage is not None:
             as_dict = usage.model_dump() if hasattr(usage, "model_dump") else {}
             cached, reasoning, written = usage_details(as_dict)
-        return Completion(
-            text="".join(pieces),
-            finish_reason=finish,
-            prompt_tokens=getattr(usage, "prompt_tokens", None),
-            cached_tokens=cached,
-            completion_tokens=getattr(usage, "completion_tokens", None),
-            latency_ms=(end - start) * 1000,
-            ttft_ms=(first - start) * 1000 if first else None,
-            response_model=response_model,
-            reasoning_tokens=reasoning,
-            cache_write_tokens=written,
-            logprobs_json=json.dumps({"content": tokens}) if tokens else None,
-        )
+        try:
+            return Completion(
+                text="".join(pieces),
+                finish_reason=finish,
+                prompt_tokens=getattr(usage, "prompt_tokens", None),
+                cached_tokens=cached,
+                completion_tokens=getattr(usage, "completion_tokens", None),
+                latency_ms=(end - start) * 1000,
+                ttft_ms=(first - start) * 1000 if first else None,
+                response_model=response_model,
+                reasoning_tokens=reasoning,
+                cache_write_tokens=written,
+                logprobs_json=json.dumps({"content": tokens}) if tokens else None,
+            )
+        except TransientError as exc:  # a finished stream was billed, whatever its fields hold
+            exc.paid = readable_usage(as_dict)
+            raise
 
     def list_models(self) -> list[str]:
         """Model ids the server offers (``/v1/models``)."""
