@@ -26,9 +26,17 @@ MESSAGES = [
 BODY = {"model": "gpt-4.1-nano", "messages": MESSAGES, "temperature": 0}
 
 
-@pytest.fixture
-def provider(settings):
-    return OpenAIProvider(settings)
+@pytest.fixture(params=["direct", "sdk"])
+def provider(request, settings):
+    """Both ways a call is sent: the direct HTTP client (the default) and the SDK's (with a proxy)."""
+    made = OpenAIProvider(settings, sdk_only=request.param == "sdk")
+    assert (made.direct is not None) == (request.param == "direct")
+    return made
+
+
+@pytest.fixture(params=["direct", "sdk"])
+def make(request):
+    return lambda settings: OpenAIProvider(settings, sdk_only=request.param == "sdk")
 
 
 def test_client_uses_our_timeout_and_no_sdk_retries(provider, settings):
@@ -81,9 +89,9 @@ def test_logprobs_are_kept(provider, fake_server):
     assert completion.logprobs_json and '"top_logprobs"' in completion.logprobs_json
 
 
-def test_wrong_key_is_an_auth_error_without_the_key(settings, fake_server):
+def test_wrong_key_is_an_auth_error_without_the_key(make, settings, fake_server):
     wrong = "sk-wrong-key-1234567890"
-    provider = OpenAIProvider(settings.with_key(wrong))
+    provider = make(settings.with_key(wrong))
     with pytest.raises(AuthError) as info:
         provider.complete(BODY)
     message = str(info.value)
@@ -96,8 +104,8 @@ def test_unknown_model_is_model_not_found(provider):
         provider.complete({**BODY, "model": "gpt-0-retired"})
 
 
-def test_wrong_path_404_says_check_the_base_url(settings, fake_server):
-    provider = OpenAIProvider(dataclasses.replace(settings, base_url=fake_server.base_url.removesuffix("/v1")))
+def test_wrong_path_404_says_check_the_base_url(make, settings, fake_server):
+    provider = make(dataclasses.replace(settings, base_url=fake_server.base_url.removesuffix("/v1")))
     with pytest.raises(ServerUnreachableError, match="OPENAI_BASE_URL"):
         provider.complete(BODY)
 
@@ -129,8 +137,8 @@ def test_transient_failures_are_classified(provider, fake_server, fault, kind):
     assert provider.complete(BODY).text  # the next call works
 
 
-def test_stall_hits_the_timeout(settings, fake_server):
-    provider = OpenAIProvider(dataclasses.replace(settings, timeout=0.5))
+def test_stall_hits_the_timeout(make, settings, fake_server):
+    provider = make(dataclasses.replace(settings, timeout=0.5))
     fake_server.stall_seconds = 5
     fake_server.faults.append("stall")
     with pytest.raises(TransientError) as info:
@@ -138,13 +146,13 @@ def test_stall_hits_the_timeout(settings, fake_server):
     assert info.value.kind == "timeout"
 
 
-def test_dead_server_is_a_connection_error(settings):
+def test_dead_server_is_a_connection_error(make, settings):
     import socket
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    provider = OpenAIProvider(dataclasses.replace(settings, base_url=f"http://127.0.0.1:{port}/v1"))
+    provider = make(dataclasses.replace(settings, base_url=f"http://127.0.0.1:{port}/v1"))
     with pytest.raises(TransientError, match="cannot connect") as info:
         provider.complete(BODY)
     assert info.value.kind == "connection"
@@ -185,3 +193,54 @@ def test_retry_after_parsing():
     )
     assert (info.remaining_requests, info.limit_requests, info.reset_requests_s) == (0, 60, 0.12)
     assert rate_info({}) is None
+
+
+def test_a_sweep_call_imports_no_sdk(settings, fake_server):
+    """The direct client answers a sweep's calls and the model list without importing the openai SDK."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from workbench.config import Settings, Secret\n"
+        "from workbench.providers.openai_compat import OpenAIProvider\n"
+        f"p = OpenAIProvider(Settings(api_key=Secret({TEST_KEY!r}), base_url={fake_server.base_url!r}))\n"
+        f"assert p.complete({BODY!r}).text and 'gpt-4.1-mini' in p.list_models()\n"
+        "print(sorted(m for m in ('openai', 'httpx', 'httpx2') if m in sys.modules))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+
+
+def test_proxies_and_odd_urls_go_through_the_sdk(monkeypatch):
+    from workbench.providers import direct
+
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    assert direct.usable("https://api.openai.com/v1") and direct.usable("http://127.0.0.1:8000/v1")
+    assert not direct.usable("https://example.com/v1?api-version=1")  # a query string the SDK would keep
+    assert not direct.usable("https://user:pw@example.com/v1")
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.local:3128")
+    assert not direct.usable("https://api.openai.com/v1")  # the SDK's httpx honours the proxy
+    monkeypatch.setenv("NO_PROXY", "api.openai.com")
+    assert direct.usable("https://api.openai.com/v1")
+
+
+def test_organisation_and_project_headers_are_sent_like_the_sdk(monkeypatch, settings, fake_server):
+    monkeypatch.setenv("OPENAI_ORG_ID", "org-123")
+    monkeypatch.setenv("OPENAI_PROJECT_ID", "proj_456")
+    OpenAIProvider(settings).complete(BODY)
+    headers = fake_server.requests[-1]["headers"]
+    assert headers["openai-organization"] == "org-123" and headers["openai-project"] == "proj_456"
+
+
+def test_a_connection_the_server_closed_while_idle_is_replaced(provider, fake_server):
+    """Keep-alive: the server may close an idle connection; the next call opens a new one, no error."""
+    assert provider.complete(BODY).text
+    fake_server.close_connections()
+    import time
+
+    time.sleep(0.1)
+    assert provider.complete(BODY).text

@@ -275,6 +275,12 @@ def check(
     return _smallest([budgets.per_run_usd, max_cost_usd, user_left, team_left])
 
 
+def holds_estimate(budgets: Budgets, key_kind: str = "server") -> bool:
+    """Whether :func:`reserve` holds a run's estimate (a day's or month's cap on the server's key)."""
+    spend_capped = budgets.user_daily_usd is not None or budgets.team_monthly_usd is not None
+    return spend_capped and key_kind != "user"
+
+
 def reserve(
     engine: Engine,
     budgets: Budgets,
@@ -293,8 +299,7 @@ def reserve(
     month's cap. Raises ``BudgetError`` (nothing called) when the estimate no longer fits; returns
     the cap for the runner. Own-key runs and instances without daily/monthly caps hold nothing.
     """
-    spend_capped = budgets.user_daily_usd is not None or budgets.team_monthly_usd is not None
-    if key_kind == "user" or not spend_capped or est_new_usd is None:
+    if not holds_estimate(budgets, key_kind) or est_new_usd is None:
         return run_cap(engine, budgets, user, max_cost_usd, key_kind=key_kind, now=now)
     with write_session(engine) as session:
         conn = session.connection()

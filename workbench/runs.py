@@ -347,13 +347,15 @@ def launch(
         )
         continued = run.status != "pending"
     run_id = int(run.id or 0)  # a stored run always has its id
+    # The estimate (tokens counted with tiktoken, ~0.5 s to load) only when a cap holds it.
+    held = budgets.holds_estimate(prepared.actor.caps, prepared.actor.key_kind)
     try:  # the budgets again, one launch at a time, holding this run's estimate while it is live
         cap = budgets.reserve(
             wb.engine,
             prepared.actor.caps,
             run.created_by,
             run_id,
-            prepared.estimate.get("est_new_usd"),
+            prepared.estimate.get("est_new_usd") if held else None,
             prepared.max_cost_usd,
             key_kind=prepared.actor.key_kind,
         )

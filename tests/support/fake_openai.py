@@ -215,6 +215,16 @@ class FakeOpenAI:
                 pass
         self._thread.join(timeout=5)
 
+    def close_connections(self) -> None:
+        """Cut every open keep-alive connection, as a server does with idle ones, and go on serving."""
+        with self._lock:
+            connections = list(self._connections)
+        for conn in connections:
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
     def serve_until_interrupted(self) -> None:
         """Block until Ctrl-C / SIGTERM (standalone use)."""
         try:

@@ -14,14 +14,7 @@ import re
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
-
-import openai
-
-try:  # the HTTP library the SDK uses: httpx2 in openai 3.x, httpx before
-    import httpx2 as _http
-except ImportError:  # pragma: no cover
-    import httpx as _http  # type: ignore[no-redef]
+from typing import TYPE_CHECKING, Any
 
 from workbench.config import Settings
 from workbench.errors import (
@@ -33,7 +26,11 @@ from workbench.errors import (
     ServerUnreachableError,
     TransientError,
 )
+from workbench.providers import direct
 from workbench.providers.base import Completion, RateInfo, readable_usage
+
+if TYPE_CHECKING:
+    import openai
 
 NO_KEY = "no-key-set"  # local servers (Ollama, vLLM) accept any key; OpenAI answers 401
 _DURATION = re.compile(r"(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m(?!s))?(?:(\d+(?:\.\d+)?)s)?(?:(\d+(?:\.\d+)?)ms)?$")
@@ -84,23 +81,23 @@ def rate_info(headers: Any) -> RateInfo | None:
     )
 
 
-def _error_type(exc: openai.APIStatusError) -> str:
-    body = exc.body if isinstance(exc.body, dict) else {}
+def _detail(body: Any) -> dict[str, Any]:
+    """The error object of an error body (``{"error": {...}}`` or the object itself); {} when it is not one."""
     detail = body.get("error", body) if isinstance(body, dict) else {}
-    return str(detail.get("type") or "") if isinstance(detail, dict) else ""
+    return detail if isinstance(detail, dict) else {}
 
 
-def _error_code(exc: openai.APIStatusError) -> tuple[str, str]:
-    body = exc.body if isinstance(exc.body, dict) else {}
-    detail = body.get("error", body) if isinstance(body, dict) else {}
-    if not isinstance(detail, dict):
-        detail = {}
+def _error_type(body: Any) -> str:
+    return str(_detail(body).get("type") or "")
+
+
+def _error_code(body: Any) -> tuple[str, str]:
+    detail = _detail(body)
     return str(detail.get("code") or ""), str(detail.get("message") or "")
 
 
-def _server_words(exc: openai.APIStatusError) -> str:
+def _server_words(body: Any) -> str:
     """The server's own explanation, on one line and short: its error message, else its error type or code."""
-    body = exc.body if isinstance(exc.body, dict) else {}
     detail = body.get("error", body) if isinstance(body, dict) else {}
     if isinstance(detail, dict):
         words = detail.get("message") or detail.get("type") or detail.get("code") or ""
@@ -109,10 +106,8 @@ def _server_words(exc: openai.APIStatusError) -> str:
     return " ".join(str(words or "").split())[:300]
 
 
-def _error_param(exc: openai.APIStatusError) -> str:
-    body = exc.body if isinstance(exc.body, dict) else {}
-    detail = body.get("error", body) if isinstance(body, dict) else {}
-    param = detail.get("param") if isinstance(detail, dict) else None
+def _error_param(body: Any) -> str:
+    param = _detail(body).get("param")
     return str(param) if param not in (None, "", "None") else ""
 
 
@@ -143,142 +138,146 @@ def _cell_advice(param: str, words: str) -> str:
 
 def classify(exc: Exception, model: str, base_url: str) -> ProviderError:
     """Turn an SDK exception into our error classes (messages never include the key)."""
+    import openai
+
     if isinstance(exc, openai.APITimeoutError):
         return TransientError(f"timed out waiting for {base_url}", kind="timeout")
     if isinstance(exc, openai.APIConnectionError):
         return TransientError(f"cannot connect to {base_url}", kind="connection")
     if isinstance(exc, openai.APIStatusError):
-        status = exc.status_code
-        code, message = _error_code(exc)
-        headers = getattr(exc.response, "headers", None)
-        words = _server_words(exc)
-        said = f": {words}" if words else ""
-        if status in (401, 403):
-            return AuthError(f"the server at {base_url} rejected the API key ({status}{said}); check OPENAI_API_KEY")
-        if status == 400 and (
-            _NO_DB_WORDS.search(code) or _NO_DB_WORDS.search(words) or _error_type(exc) == "no_db_connection"
-        ):
-            return AuthError(
-                f"the server at {base_url} refused the API key (400 no_db_connection{said}): a LiteLLM gateway "
-                "without its database accepts only its master key; check OPENAI_API_KEY"
-            )
-        if status == 404 or (status == 400 and _UNKNOWN_MODEL_WORDS.search(words)):
-            if status == 400 or code == "model_not_found" or "model" in message.lower():
-                return ModelNotFoundError(
-                    f"model {model!r} is not available on {base_url} ({status}{said}); retired, misspelt or no "
-                    "access: check the name against the models the server offers"
-                )
-            return ServerUnreachableError(
-                f"{base_url} answered 404 for /chat/completions; is OPENAI_BASE_URL right (it usually ends in /v1)?"
-            )
-        if status == 429:
-            if code == "resource_unavailable":
-                # Flex processing has no capacity now (no retry-after; not billed): retry with a long backoff
-                return TransientError(
-                    f"{base_url} has no flex capacity now (429 resource_unavailable)", kind="unavailable"
-                )
-            if code == "insufficient_quota":
-                return ProviderError(
-                    f"the account behind the key has no quota left on {base_url} (429 insufficient_quota)"
-                )
-            return TransientError(f"rate limited by {base_url} (429)", retry_after(headers), kind="rate_limit")
-        if status == 500 and "validation error" in message.lower():
-            # llama-cpp-python answers a request it cannot parse with 500, not 400: retrying is useless
-            short = message.split("\n")[0][:200]
-            return RequestError(f"{base_url} refused the request for {model!r} ({status}): {short}")
-        if status in (408, 409) or status >= 500:
-            return TransientError(f"{base_url} failed with {status}", retry_after(headers), kind="server")
-        if status in (400, 422) and (code in _CELL_CODES or _CELL_WORDS.search(words)):
-            return CellRequestError(
-                f"{base_url} refused the request for {model!r} ({status}{said}); every call of this cell would get "
-                f"the same answer, so the cell stopped after the first: {_cell_advice(_error_param(exc), words)}"
-            )
-        short = message.split("\n")[0][:200] if message else f"HTTP {status}"
-        return RequestError(f"{base_url} refused the request for {model!r} ({status}): {short}")
+        return classify_status(exc.status_code, exc.body, getattr(exc.response, "headers", None), model, base_url)
     if isinstance(exc, (json.JSONDecodeError, openai.APIResponseValidationError, ValueError, KeyError, TypeError)):
         return TransientError(f"{base_url} sent a malformed response", kind="malformed")
     return TransientError(f"unexpected failure talking to {base_url}: {type(exc).__name__}", kind="server")
 
 
-class _WholeCallDeadline(_http.BaseTransport):
-    """A transport that holds a whole call, not each read, to the request's read timeout.
-
-    httpx's timeouts are per read: a server that drips one byte every half second never trips a
-    2-second timeout. Here the response body is read against a deadline of (start + read timeout),
-    so ``WORKBENCH_TIMEOUT`` bounds the call; a longer per-request timeout (Flex) moves it too.
-    """
-
-    def __init__(self, inner: _http.BaseTransport):
-        self.inner = inner
-
-    def handle_request(self, request: Any) -> Any:
-        timeout = (request.extensions.get("timeout") or {}).get("read")
-        started = time.monotonic()
-        response = self.inner.handle_request(request)
-        if timeout:
-            response.stream = _DeadlineStream(response.stream, started + float(timeout), request)
-        return response
-
-    def close(self) -> None:
-        self.inner.close()
+def classify_parse(exc: Exception, base_url: str) -> ProviderError:
+    """An answer body that could not be read (bad JSON, missing fields) as our error class."""
+    if isinstance(exc, (ValueError, KeyError, TypeError)):  # json.JSONDecodeError is a ValueError
+        return TransientError(f"{base_url} sent a malformed response", kind="malformed")
+    return classify(exc, "", base_url)
 
 
-class _DeadlineStream(_http.SyncByteStream):
-    def __init__(self, inner: Any, deadline: float, request: Any):
-        self.inner, self.deadline, self.request = inner, deadline, request
-
-    def __iter__(self) -> Any:
-        for chunk in self.inner:
-            if time.monotonic() > self.deadline:
-                raise _http.ReadTimeout("the whole call took longer than the timeout", request=self.request)
-            yield chunk
-
-    def close(self) -> None:
-        close = getattr(self.inner, "close", None)
-        if close is not None:
-            close()
+def classify_status(status: int, body: Any, headers: Any, model: str, base_url: str) -> ProviderError:
+    """An HTTP error status (with the server's error body and headers) as one of our error classes."""
+    code, message = _error_code(body)
+    words = _server_words(body)
+    said = f": {words}" if words else ""
+    if status in (401, 403):
+        return AuthError(f"the server at {base_url} rejected the API key ({status}{said}); check OPENAI_API_KEY")
+    if status == 400 and (
+        _NO_DB_WORDS.search(code) or _NO_DB_WORDS.search(words) or _error_type(body) == "no_db_connection"
+    ):
+        return AuthError(
+            f"the server at {base_url} refused the API key (400 no_db_connection{said}): a LiteLLM gateway "
+            "without its database accepts only its master key; check OPENAI_API_KEY"
+        )
+    if status == 404 or (status == 400 and _UNKNOWN_MODEL_WORDS.search(words)):
+        if status == 400 or code == "model_not_found" or "model" in message.lower():
+            return ModelNotFoundError(
+                f"model {model!r} is not available on {base_url} ({status}{said}); retired, misspelt or no "
+                "access: check the name against the models the server offers"
+            )
+        return ServerUnreachableError(
+            f"{base_url} answered 404 for /chat/completions; is OPENAI_BASE_URL right (it usually ends in /v1)?"
+        )
+    if status == 429:
+        if code == "resource_unavailable":
+            # Flex processing has no capacity now (no retry-after; not billed): retry with a long backoff
+            return TransientError(f"{base_url} has no flex capacity now (429 resource_unavailable)", kind="unavailable")
+        if code == "insufficient_quota":
+            return ProviderError(f"the account behind the key has no quota left on {base_url} (429 insufficient_quota)")
+        return TransientError(f"rate limited by {base_url} (429)", retry_after(headers), kind="rate_limit")
+    if status == 500 and "validation error" in message.lower():
+        # llama-cpp-python answers a request it cannot parse with 500, not 400: retrying is useless
+        short = message.split("\n")[0][:200]
+        return RequestError(f"{base_url} refused the request for {model!r} ({status}): {short}")
+    if status in (408, 409) or status >= 500:
+        return TransientError(f"{base_url} failed with {status}", retry_after(headers), kind="server")
+    if status in (400, 422) and (code in _CELL_CODES or _CELL_WORDS.search(words)):
+        return CellRequestError(
+            f"{base_url} refused the request for {model!r} ({status}{said}); every call of this cell would get "
+            f"the same answer, so the cell stopped after the first: {_cell_advice(_error_param(body), words)}"
+        )
+    short = message.split("\n")[0][:200] if message else f"HTTP {status}"
+    return RequestError(f"{base_url} refused the request for {model!r} ({status}): {short}")
 
 
 class OpenAIProvider:
-    """One shared client per process; thread-safe (the SDK client is)."""
+    """One shared provider per process; thread-safe.
 
-    def __init__(self, settings: Settings, client: openai.OpenAI | None = None):
+    Non-streamed calls (a sweep's) and the model list go through :mod:`workbench.providers.direct`
+    (plain HTTP/1.1, no SDK import) when it can reach the server; streaming, and every call when it
+    cannot (a proxy is configured), go through the openai SDK client, created on first use.
+    """
+
+    def __init__(self, settings: Settings, client: openai.OpenAI | None = None, *, sdk_only: bool = False):
         self.base_url = settings.base_url.rstrip("/")
         self.has_key = bool(settings.api_key)
         self.flex_timeout = settings.flex_timeout
-        self.client = client or openai.OpenAI(
-            api_key=settings.api_key.get() or NO_KEY,
-            base_url=self.base_url,
-            timeout=openai.Timeout(settings.timeout, connect=min(10.0, settings.timeout)),
-            max_retries=0,
-            http_client=openai.DefaultHttpxClient(transport=_WholeCallDeadline(_http.HTTPTransport())),
-        )
+        self.timeout = settings.timeout
+        self._api_key = settings.api_key.get() or NO_KEY
+        self._client = client
+        self._client_lock = threading.Lock()
+        self.direct: direct.DirectClient | None = None
+        if client is None and not sdk_only and direct.usable(self.base_url):
+            self.direct = direct.DirectClient(self.base_url, direct.request_headers(self._api_key), settings.timeout)
+
+    @property
+    def client(self) -> openai.OpenAI:
+        """The SDK client (imported and made on first use)."""
+        if self._client is None:
+            with self._client_lock:
+                if self._client is None:
+                    from workbench.providers.sdk import make_client
+
+                    self._client = make_client(self._api_key, self.base_url, self.timeout)
+        return self._client
 
     def complete(self, body: dict[str, Any], stop: threading.Event | None = None) -> Completion:
         """One attempt at a non-streamed completion (``stop`` matters only to servers that queue calls).
 
-        The body goes through the SDK client's own ``post`` (its auth, base URL, headers, timeouts and
-        error classes) but skips the SDK's typed request transformation and response models: the body
-        is already exactly what we mean to send, and that per-call work was a third of the CPU of a
-        sweep. The JSON answer is normalised here.
+        The body is sent exactly as planned and the JSON answer normalised here: neither the SDK's
+        typed request transformation nor its response models run (that per-call work was most of
+        the CPU of a sweep). Through the direct client when it reaches the server, else the SDK
+        client's own ``post`` (its auth, base URL, headers, timeouts and error classes).
         """
         model = str(body.get("model"))
+        timeout = self.flex_timeout if body.get("service_tier") == "flex" else None
         start = time.perf_counter()
+        if self.direct is None:
+            return self._complete_sdk(body, model, timeout, start)
         try:
-            options: Any = {"timeout": self.flex_timeout} if body.get("service_tier") == "flex" else {}
-            response = self.client.post("/chat/completions", body=body, cast_to=_http.Response, options=options)
+            reply = self.direct.post("/chat/completions", body, timeout)
+        except direct.CallTimeout:
+            raise TransientError(f"timed out waiting for {self.base_url}", kind="timeout") from None
+        except direct.CallBroken:
+            raise TransientError(f"cannot connect to {self.base_url}", kind="connection") from None
+        if reply.status >= 300:
+            raise classify_status(reply.status, _error_body(reply.body), reply.headers, model, self.base_url)
+        return self._billed(reply.json, (time.perf_counter() - start) * 1000, reply.headers, model)
+
+    def _complete_sdk(self, body: dict[str, Any], model: str, timeout: float | None, start: float) -> Completion:
+        from workbench.providers.sdk import Response
+
+        try:
+            options: Any = {"timeout": timeout} if timeout else {}
+            response = self.client.post("/chat/completions", body=body, cast_to=Response, options=options)
         except Exception as exc:
             raise classify(exc, model, self.base_url) from None
-        latency = (time.perf_counter() - start) * 1000
+        return self._billed(response.json, (time.perf_counter() - start) * 1000, response.headers, model)
+
+    def _billed(self, read_json: Callable[[], Any], latency: float, headers: Any, model: str) -> Completion:
+        """A 200's answer: the call is billed, whatever its body holds (a malformed one carries its charge)."""
         data: Any = None
-        try:  # a 200 came back: the call is billed, whatever its body holds
-            data = response.json()
-            return self._from_json(data, latency, rate_info(response.headers))
+        try:
+            data = read_json()
+            return self._from_json(data, latency, rate_info(headers))
         except TransientError as exc:
             exc.paid = readable_usage(data.get("usage") if isinstance(data, dict) else None)
             raise
         except Exception as exc:
-            error = classify(exc, model, self.base_url)
+            error = classify_parse(exc, self.base_url)
             if isinstance(error, TransientError) and error.kind == "malformed":
                 error.paid = (None, None, None)
             raise error from None
@@ -348,6 +347,20 @@ class OpenAIProvider:
 
     def list_models(self) -> list[str]:
         """Model ids the server offers (``/v1/models``)."""
+        if self.direct is not None:
+            try:
+                reply = self.direct.get("/models")
+            except direct.CallTimeout:
+                raise TransientError(f"timed out waiting for {self.base_url}", kind="timeout") from None
+            except direct.CallBroken:
+                raise TransientError(f"cannot connect to {self.base_url}", kind="connection") from None
+            if reply.status >= 300:
+                raise classify_status(reply.status, _error_body(reply.body), reply.headers, "", self.base_url)
+            try:
+                listed = reply.json()["data"]
+                return sorted(str(entry["id"]) for entry in listed)
+            except (ValueError, KeyError, TypeError):
+                raise TransientError(f"{self.base_url} sent a malformed response", kind="malformed") from None
         try:
             return sorted(m.id for m in self.client.models.list())
         except Exception as exc:
@@ -381,6 +394,16 @@ class OpenAIProvider:
             logprobs_json=json.dumps(logprobs) if logprobs else None,
             rate=rate,
         )
+
+
+def _error_body(raw: bytes) -> Any:
+    """An error response's body as the SDK hands it to its errors: the JSON's ``error`` object, else the text."""
+    text = raw.decode("utf-8", "replace").strip()
+    try:
+        body = json.loads(text)
+    except ValueError:
+        return text
+    return body.get("error", body) if isinstance(body, dict) else body
 
 
 def _count(value: Any) -> Any:

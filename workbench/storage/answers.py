@@ -116,7 +116,7 @@ def _store_answers(
     ]
     conn.execute(_insert_ignore(conn.dialect.name), rows)
     keys = [row["request_key"] for row in rows]
-    ids = dict(conn.execute(select(Response.request_key, Response.id).where(Response.request_key.in_(keys))).all())
+    ids = dict(conn.execute(_RESPONSE_IDS, {"keys": keys}).all())
     conn.execute(
         _ITEM_ANSWER,
         [{"b_id": a.item_id, "response_id": ids[a.call.key], "attempts": a.attempts} for a in answers],
@@ -167,6 +167,10 @@ def store_one(
         return int(conn.execute(select(Response.id).where(Response.request_key == key)).scalar_one())
 
 
+# Built once: the writer commits every few milliseconds, and building a statement costs more than running it.
+_RESPONSE_IDS = select(Response.__table__.c.request_key, Response.__table__.c.id).where(
+    Response.__table__.c.request_key.in_(bindparam("keys", expanding=True))
+)
 _ITEM_ANSWER = (
     update(RunItem.__table__)
     .where(RunItem.__table__.c.id == bindparam("b_id"))

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import timedelta
 
-from sqlalchemy import Connection, delete, select, update
+from sqlalchemy import Connection, bindparam, delete, select, update
 from sqlalchemy.engine import Engine
 
 from workbench.processes import owner_dead
@@ -55,10 +55,16 @@ def _expired(until, now) -> bool:
     return until < now
 
 
+_CLAIMS = CallClaim.__table__.c
+_RELEASE = delete(CallClaim.__table__).where(
+    _CLAIMS.request_key.in_(bindparam("keys", expanding=True)), _CLAIMS.owner == bindparam("owner")
+)  # built once: runners release keys with every commit
+
+
 def release(conn: Connection, keys: Iterable[str], owner: str) -> None:
     keys = list(keys)
     if keys:
-        conn.execute(delete(CallClaim).where(CallClaim.request_key.in_(keys), CallClaim.owner == owner))
+        conn.execute(_RELEASE, {"keys": keys, "owner": owner})
 
 
 def release_all(engine: Engine, owner: str) -> None:
