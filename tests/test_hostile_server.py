@@ -9,6 +9,7 @@ paying at once and the run says so in one line.
 from __future__ import annotations
 
 import dataclasses
+from decimal import Decimal
 
 import pytest
 from sqlalchemy import event, func, select
@@ -164,3 +165,27 @@ def test_paid_malformed_answers_count_against_max_cost(wb, fake_server) -> None:
     outcome = wb.execute(wb.start(plan), plan, concurrency=1, max_cost_usd=0.00005)
     assert outcome.status == "stopped" and "budget" in (outcome.error or "")
     assert fake_server.calls < 8 * len(SAMPLES)  # stopped by the money, not by running out of attempts
+
+
+def test_a_live_runs_hold_on_the_budgets_shrinks_by_its_paid_refusals(wb) -> None:
+    """What a live run holds is its reservation less what it paid since, refused answers included."""
+    from datetime import timedelta
+
+    from workbench.storage import charges
+    from workbench.storage import repository as repo
+    from workbench.storage.models import Run, utcnow
+
+    with Session(wb.engine) as session:
+        dataset = repo.save_dataset(wb.engine, SAMPLES)
+        since = utcnow() - timedelta(seconds=1)
+        run = Run(plan_hash="p", plan_json="{}", dataset_id=dataset.id, base_url="http://x", models_json="[]",
+                  temperatures_json="[]", status="pending", reserved_usd=0.01, reserved_at=since,
+                  created_by="ann", key_kind="server")  # fmt: skip
+        session.add(run)
+        session.commit()
+        run_id = run.id
+    assert repo.live_reservations(wb.engine) == [("ann", "server", pytest.approx(0.01))]
+    charges.record(wb.engine, run_id=run_id, request_key="k", model="gpt-4.1-nano", base_url="http://x", reason="",
+                   usage=(10, 0, 1), cost_usd=Decimal("0.004"), estimated=False, paid_by="ann",
+                   key_kind="server")  # fmt: skip
+    assert repo.live_reservations(wb.engine) == [("ann", "server", pytest.approx(0.006))]

@@ -104,3 +104,11 @@ def for_run(engine: Engine, run_id: int) -> tuple[int, float, int, int]:
     with engine.connect() as conn:
         n, usd, unknown, estimated = conn.execute(query).one()
     return int(n or 0), float(usd or 0.0), int(unknown or 0), int(estimated or 0)
+
+
+def run_spent(session: Session, run_id: int, since: datetime | None = None) -> float:
+    """USD of ``run_id``'s charges (known costs) since ``since``: part of what a live run has spent."""
+    query = select(func.sum(RefusedCharge.cost_usd)).where(RefusedCharge.run_id == run_id)
+    if since is not None:
+        query = query.where(RefusedCharge.created_at >= since)
+    return float(session.execute(query).scalar() or 0.0)

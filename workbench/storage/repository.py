@@ -674,6 +674,7 @@ def live_reservations(engine: Engine, exclude_run: int | None = None) -> list[tu
             if run.reserved_at is not None:
                 spent_query = spent_query.where(Response.created_at >= _utc_moment(run.reserved_at))
             spent = float(session.execute(spent_query).scalar() or 0.0)
+            spent += charges.run_spent(session, int(run.id or 0), _utc_moment(run.reserved_at))  # paid, refused
             held.append((run.created_by, run.key_kind, max(0.0, float(run.reserved_usd or 0.0) - spent)))
     return held
 
