@@ -67,6 +67,7 @@ SWEEP_CELL_KEYS = (
 
 
 ESTIMATES_KEPT = 16  # plans whose estimate is remembered (see Workbench.estimate)
+_ESTIMATES_LOCK = threading.Lock()
 _ESTIMATES: OrderedDict[tuple[str, str, str, tuple[int, int]], tuple[Catalog, dict[str, Any], int]] = OrderedDict()
 
 OFFERED_TTL_S = 600.0
@@ -238,21 +239,23 @@ class Workbench:
         from workbench.plan_cost import StoredAnswer
 
         marker = (describe(self.engine), plan.plan_hash, delivery, repo.answers_marker(self.engine))
-        hit = _ESTIMATES.get(marker)
-        if hit is not None and hit[0] is plan.catalog:
-            _ESTIMATES.move_to_end(marker)
-            result = copy.deepcopy(hit[1])
-            result["notes"] = list(plan.notes) + result["notes"][hit[2] :]
-            return result
+        with _ESTIMATES_LOCK:  # the UI's sessions share it
+            hit = _ESTIMATES.get(marker)
+            if hit is not None and hit[0] is plan.catalog:
+                _ESTIMATES.move_to_end(marker)
+                result = copy.deepcopy(hit[1])
+                result["notes"] = list(plan.notes) + result["notes"][hit[2] :]
+                return result
         endpoints = list(dict.fromkeys(plan.endpoint(m) for m in plan.models))
         answers = [
             StoredAnswer(key, json.loads(body), repeat)
             for key, body, repeat in repo.stored_answers(self.engine, plan.models, endpoints)
         ]
         result = estimate(plan, history=repo.reasoning_history(self.engine), delivery=delivery, answers=answers)
-        _ESTIMATES[marker] = (plan.catalog, copy.deepcopy(result), len(plan.notes))
-        while len(_ESTIMATES) > ESTIMATES_KEPT:
-            _ESTIMATES.popitem(last=False)
+        with _ESTIMATES_LOCK:
+            _ESTIMATES[marker] = (plan.catalog, copy.deepcopy(result), len(plan.notes))
+            while len(_ESTIMATES) > ESTIMATES_KEPT:
+                _ESTIMATES.popitem(last=False)
         return result
 
     def check_delivery(self, plan: Plan, delivery: str) -> str:
