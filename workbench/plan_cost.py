@@ -180,16 +180,40 @@ def _token_histogram(
     prompt: PromptFile, samples: Iterable[Sample], wanted: set[str]
 ) -> tuple[Counter[int], list[tuple[Sample, int, str]]]:
     """(prompt tokens -> how many samples, and the samples whose messages are in ``wanted`` with their
-    tokens and messages key), rendering and counting ``CHUNK`` samples at a time."""
+    tokens and messages key), ``CHUNK`` samples at a time.
+
+    Counted by the cookbook rule as :func:`workbench.tokens.count_chat` counts the rendered messages,
+    but only the contents with a ``{{variable}}`` are rendered and encoded per sample: the rest of the
+    count (roles, names, fixed contents, the per-message and reply tokens) is the same for every sample.
+    """
+    from workbench.templating import VARIABLE, render
+    from workbench.tokens import encoding
+
+    enc = encoding()
+    contents = [str(m.get("content", "")) for m in prompt.messages]
+    templated = [i for i, text in enumerate(contents) if VARIABLE.search(text)]
+    fixed_messages = [{**m, "content": "" if i in templated else contents[i]} for i, m in enumerate(prompt.messages)]
+    fixed = count_chat_many([fixed_messages])[0]  # everything but the templated contents (each "" counts 0)
     histogram: Counter[int] = Counter()
     matches: list[tuple[Sample, int, str]] = []
+    lengths: dict[str, int] = {}
     for chunk in _chunks(samples, CHUNK):
-        rendered = [render_messages(prompt.messages, s.variables) for s in chunk]
-        counts = count_chat_many(rendered)
+        counts = []
+        for sample in chunk:
+            total = fixed
+            for i in templated:
+                text = render(contents[i], sample.variables)
+                n = lengths.get(text)
+                if n is None:
+                    n = len(enc.encode(text, disallowed_special=()))
+                    if len(lengths) < CHUNK:  # repeated texts (a column of few values) are encoded once
+                        lengths[text] = n
+                total += n
+            counts.append(total)
         histogram.update(counts)
         if wanted:
-            for sample, messages, tokens in zip(chunk, rendered, counts, strict=True):
-                key = _messages_key(messages)
+            for sample, tokens in zip(chunk, counts, strict=True):
+                key = _messages_key(render_messages(prompt.messages, sample.variables))
                 if key in wanted:
                     matches.append((sample, tokens, key))
     return histogram, matches
