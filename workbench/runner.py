@@ -213,10 +213,10 @@ class Runner:
                 target=self._work_loop, args=(work, run.id, done), name=f"workbench-call-{i}", daemon=True
             ).start()
         try:
-            while not all(done.is_set() for done in finished):
-                time.sleep(0.1)
-                if self.cancel.is_set():
-                    self._stop.set()
+            for done in finished:  # woken the moment each worker ends (no polling sleep at the end of a run)
+                while not done.wait(0.1):
+                    if self.cancel.is_set():
+                        self._stop.set()
         except KeyboardInterrupt:
             self.cancel.set()
             self._stop.set()
@@ -227,13 +227,14 @@ class Runner:
         ended = False
         while True:
             try:
-                while not all(done.is_set() for done in finished):
-                    time.sleep(0.05)
+                for done in finished:
+                    while not done.wait(0.05):  # a timeout, so a Ctrl-C is handled on every platform
+                        pass
                 if not ended:
                     self._queue.put(None)  # no more records
                     ended = True
-                while not writer_done.is_set():
-                    time.sleep(0.05)
+                while not writer_done.wait(0.05):
+                    pass
                 return self._finish(run)
             except KeyboardInterrupt:
                 self.cancel.set()

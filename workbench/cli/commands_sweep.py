@@ -12,6 +12,7 @@ from workbench import runs
 from workbench.cli import EXIT_FAILED, emit, say
 from workbench.cli.common import (
     ProgressPrinter,
+    calls_starting,
     load_in_background,
     money,
     open_workbench,
@@ -45,6 +46,7 @@ REPORT_MODULES = ("workbench.metrics", "workbench.storage.results")
 
 
 def preload_report() -> None:
+    calls_starting()
     load_in_background(*REPORT_MODULES)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import importlib
 import sys
 import threading
@@ -77,6 +78,14 @@ class ProgressPrinter:
         else:
             sys.stderr.write(line + "\n")
         sys.stderr.flush()
+
+
+def calls_starting() -> None:
+    """A sweep's calls start: what start-up made lives until exit, so freeze it out of the garbage
+    collector's scans and turn the collector back on if ``python -m workbench`` turned it off."""
+    if not gc.isenabled():
+        gc.freeze()
+        gc.enable()
 
 
 def load_in_background(*modules: str) -> threading.Thread:
