@@ -389,3 +389,23 @@ def test_runs_show_paid_apart_from_reused(in_process, fake_server, prompt_file, 
     assert f"paid $0 · reused answers worth {fmt.money(first['spent_usd'])}" in out
     code, out, err = in_process(["runs"])
     assert f"paid $0, reused {fmt.money(first['spent_usd'])}" in out
+
+
+def test_a_sweep_process_collects_garbage_again_once_its_calls_start() -> None:
+    """``python -m workbench sweep`` starts with the collector off (start-up frees nothing) and must turn
+    it back on when the calls start, or a long sweep would never free a reference cycle."""
+    import gc
+
+    from workbench.cli.common import calls_starting
+
+    was = gc.isenabled()
+    try:
+        gc.disable()
+        calls_starting()
+        assert gc.isenabled()
+        calls_starting()  # already on (a sweep run in-process, a notebook): nothing changes
+        assert gc.isenabled()
+    finally:
+        gc.unfreeze()
+        if not was:
+            gc.disable()
