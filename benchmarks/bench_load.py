@@ -1,19 +1,24 @@
 """The shared instance under load: N browser sessions opening Compare at once, and a UI sweep beside them.
 
-    python -m benchmarks.bench_load [--sessions 1,2,4,8] [--samples 300] [--sweep [--tabs 4]] [--nice-browsers]
+    python -m benchmarks.bench_load [--sessions 1,2,4,8] [--samples 300] [--visits first,returning]
+                                    [--sweep [--tabs 4]] [--nice-browsers]
                                     [--streamlit-arg=--runner.postScriptGC=true ...]
 
 What it does, all on this machine (so the browsers compete with the server for the same cores: read
-the times as upper bounds, or pass ``--nice-browsers`` to let the server go first, as when people's
-browsers run on their own machines; the scaling with sessions is the point):
-1. starts the loopback OpenAI-compatible server from the tests (answers one of the prompt's labels);
+the times as upper bounds, or pass ``--nice-browsers`` to let everything else go first, closer to
+people's browsers on their own machines; the scaling with sessions is the point):
+1. starts the loopback OpenAI-compatible server from the tests (answers one of the prompt's labels) in a
+   process and session of its own (the real API runs elsewhere);
 2. stores a run of ``samples × 2 models × 3 temperatures × 3 repeats`` answers with the CLI
    (300 samples: 5,400 answers), timing it (the CLI reference for step 5);
 3. starts ``streamlit run app.py`` on that database;
 4. for each N in ``--sessions``: opens N headless Chromium tabs (separate browser contexts, so separate
    Streamlit sessions) on ``/compare?run=1`` at once and measures, per tab, the time until every chart
-   on the page is drawn; one warm-up round first; prints min / median / max and failures, the server's
-   CPU seconds for the round and its resident memory;
+   on the page is drawn; one warm-up round first; prints min / median / max and failures, where a load's
+   time went (until the server's last websocket frame, the drawing after it, the bytes sent), the CPU
+   seconds the server, the browsers, the model API's stand-in and the rest (this script) used for the
+   round, and the server's resident memory. Each N twice (``--visits``): first visits (empty browser
+   caches) and returning people (their browser has the app's static files from an earlier visit);
 5. with ``--sweep``: the same plan, each time on fresh samples of the same size (nothing to reuse), swept
    (a) by the CLI while ``--tabs`` tabs (4) keep reloading Compare and Runs, (b) from the Sweep page (fill
    it, press Run sweep) with no other tab open, (c) from the Sweep page while the tabs reload; prints
@@ -28,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import csv
 import os
 import re
@@ -37,14 +43,13 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
 
 from tests.support.browser import CHROMIUM, LAUNCH_ARGS, app_env, free_port, streamlit_app
-from tests.support.fake_openai import FakeOpenAI
-from tests.support.fake_replies import label_responder
 
 ROOT = Path(__file__).resolve().parents[1]
 PROMPT = ROOT / "prompts" / "sentiment.yaml"
@@ -59,6 +64,22 @@ CHARTS_DRAWN = """(expected) => {
   const drawn = charts.filter((c) => c.querySelector('canvas, svg.marks'));
   return !running && charts.length >= expected && drawn.length === charts.length;
 }"""
+
+
+@contextlib.contextmanager
+def model_server(latency: float) -> Iterator[str]:
+    """The loopback OpenAI-compatible server, answering one of the prompt's labels, in a process and a
+    session of its own: the real API runs elsewhere, so its stand-in must not share this script's
+    interpreter lock (busy driving the tabs) nor its scheduling group; yields its base URL."""
+    command = [sys.executable, "-m", "tests.support.fake_openai", "--port", "0", "--latency", str(latency)]
+    command += ["--labels", "positive,negative,neutral", "--quiet"]
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        assert process.stdout is not None
+        yield process.stdout.readline().strip()
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
 
 
 def write_samples(path: Path, n: int, tag: str = "") -> None:
@@ -95,23 +116,31 @@ def cli_sweep(env: dict[str, str], samples: Path) -> float:
     start = time.perf_counter()
     command = [sys.executable, "-m", "workbench", "sweep", "--prompt", str(PROMPT), "--dataset", str(samples)]
     command += ["--models", MODELS, "--temperatures", TEMPERATURES, "--repeats", str(REPEATS)]
-    subprocess.run([*command, "--concurrency", "8", "--quiet", "--json"], env=env, check=True, capture_output=True)
+    subprocess.run(  # a session of its own, as from a terminal
+        [*command, "--concurrency", "8", "--quiet", "--json"],
+        env=env,
+        check=True,
+        capture_output=True,
+        start_new_session=True,
+    )
     return time.perf_counter() - start
 
 
-BROWSER = str(CHROMIUM)  # --nice-browsers: a wrapper that starts Chromium at a lower priority
+NICE_BROWSERS = False  # --nice-browsers
 
 
 async def launch(playwright):
-    return await playwright.chromium.launch(executable_path=BROWSER, headless=True, args=LAUNCH_ARGS)
+    """Headless Chromium; with ``--nice-browsers`` its whole session yields the CPU to everything else.
 
-
-def nice_browser(folder: Path) -> str:
-    """A Chromium that yields the cores to the server: people's browsers run on their own machines."""
-    wrapper = folder / "chromium-nice"
-    wrapper.write_text(f'#!/bin/sh\nexec nice -n 15 {CHROMIUM} "$@"\n')
-    wrapper.chmod(0o755)
-    return str(wrapper)
+    Playwright starts Chromium in a session of its own, and Linux schedules each session as one group
+    (autogroup) with the CPU shared fairly between groups, so ``nice`` on Chromium's processes changes
+    nothing against the server: the group's own nice value (``/proc/PID/autogroup``) does."""
+    browser = await playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=LAUNCH_ARGS)
+    if NICE_BROWSERS:
+        for process in psutil.Process().children(recursive=True):
+            if "chrom" in process.name().lower():
+                Path(f"/proc/{process.pid}/autogroup").write_text("15")
+    return browser
 
 
 @dataclass
@@ -123,17 +152,16 @@ class Load:
     received: int  # bytes the server sent over the websocket for the load
 
 
-async def open_compare(browser, url: str, charts: int, limit_s: float) -> Load:
-    """Open Compare in a fresh session and time it until every chart is drawn."""
-    context = await browser.new_context(viewport={"width": 1400, "height": 1000})
+async def open_compare(context, url: str, charts: int, limit_s: float) -> Load:
+    """Open Compare in a new tab (a new Streamlit session) of ``context`` and time it until every chart is drawn."""
     frames: list[tuple[float, int]] = []
 
     def follow(ws) -> None:
         ws.on("framereceived", lambda payload: frames.append((time.perf_counter(), len(payload))))
 
     start = time.perf_counter()
+    tab = await context.new_page()
     try:
-        tab = await context.new_page()
         tab.on("websocket", follow)
         start = time.perf_counter()
         await tab.goto(f"{url}/compare?run=1", timeout=limit_s * 1000)
@@ -142,13 +170,28 @@ async def open_compare(browser, url: str, charts: int, limit_s: float) -> Load:
     except Exception:
         total = None
     finally:
-        await context.close()
+        await tab.close()
     last = max((t for t, _ in frames), default=start)
     return Load(total, last - start, sum(n for _, n in frames))
 
 
-async def round_of(browser, url: str, n: int, charts: int, limit_s: float) -> list[Load]:
-    return list(await asyncio.gather(*(open_compare(browser, url, charts, limit_s) for _ in range(n))))
+async def round_of(browser, url: str, n: int, charts: int, limit_s: float, returning: bool, server: int):
+    """N people open Compare at once, each in a browser of their own: the loads and the CPU they took.
+
+    First visits start from empty browser caches; ``returning`` people opened the app before (on an
+    earlier day: the static files, which Streamlit serves as immutable, are in their cache)."""
+    contexts = [await browser.new_context(viewport={"width": 1400, "height": 1000}) for _ in range(n)]
+    try:
+        if returning:
+            for context in contexts:
+                await open_compare(context, url, charts, limit_s)
+            await asyncio.sleep(1)
+        work = asyncio.gather(*(open_compare(context, url, charts, limit_s) for context in contexts))
+        loads, cpu = await measured(work, server)
+        return list(loads), cpu
+    finally:
+        for context in contexts:
+            await context.close()
 
 
 def server_process(port: int) -> psutil.Process:
@@ -184,27 +227,26 @@ def breakdown(loads: list[Load]) -> str:
     return f"{server:.1f} s / {browser:.1f} s / {kb:,.0f} kB"
 
 
-async def measure(url: str, port: int, sessions: list[int], charts: int, limit_s: float) -> None:
+async def measure(url: str, port: int, sessions: list[int], visits: list[str], charts: int, limit_s: float) -> None:
     from playwright.async_api import async_playwright
 
     server = server_process(port)
     async with async_playwright() as playwright:
         browser = await launch(playwright)
         try:
-            warm = await round_of(browser, url, 1, charts, limit_s)
+            warm, _ = await round_of(browser, url, 1, charts, limit_s, False, server.pid)
             print(f"warm-up: {describe([w.total for w in warm])}", flush=True)
             print(
-                "| sessions opening Compare at once | time until the charts are drawn "
-                "| until the last frame / drawing after it / sent (medians) | server CPU | server RSS |"
+                "| sessions opening Compare at once | visit | time until the charts are drawn "
+                "| until the last frame / drawing after it / sent (medians) | CPU meanwhile | server RSS |"
             )
-            print("|---|---|---|---|---|")
+            print("|---|---|---|---|---|---|")
             for n in sessions:
-                before = cpu_seconds(server)
-                loads = await round_of(browser, url, n, charts, limit_s)
-                used = cpu_seconds(server) - before
-                rss = server.memory_info().rss / 2**20
-                times = describe([w.total for w in loads])
-                print(f"| {n} | {times} | {breakdown(loads)} | {used:.1f} s | {rss:.0f} MB |", flush=True)
+                for visit in visits:
+                    loads, cpu = await round_of(browser, url, n, charts, limit_s, visit == "returning", server.pid)
+                    rss = server.memory_info().rss / 2**20
+                    times = describe([w.total for w in loads])
+                    print(f"| {n} | {visit} | {times} | {breakdown(loads)} | {cpu} | {rss:.0f} MB |", flush=True)
         finally:
             await browser.close()
 
@@ -246,7 +288,7 @@ async def cli_sweep_async(env: dict[str, str], samples: Path) -> float:
     command = [sys.executable, "-m", "workbench", "sweep", "--prompt", str(PROMPT), "--dataset", str(samples)]
     command += ["--models", MODELS, "--temperatures", TEMPERATURES, "--repeats", str(REPEATS)]
     process = await asyncio.create_subprocess_exec(
-        *command, "--concurrency", "8", "--quiet", "--json", env=env, stdout=subprocess.DEVNULL
+        *command, "--concurrency", "8", "--quiet", "--json", env=env, stdout=subprocess.DEVNULL, start_new_session=True
     )
     if await process.wait():
         raise SystemExit(f"the CLI sweep of {samples} failed")
@@ -280,7 +322,7 @@ async def ui_sweep(browser, url: str, db: Path, samples_name: str) -> tuple[floa
 
 class CpuMeter:
     """CPU seconds used while it runs, per part: the server, the sweep's process (the CLI or the app's
-    worker), the browsers, the rest (this script with the loopback model server, Playwright's driver)."""
+    worker), the browsers, the loopback model API, the rest (this script, Playwright's driver)."""
 
     def __init__(self, server_pid: int) -> None:
         self.server_pid = server_pid
@@ -294,6 +336,8 @@ class CpuMeter:
         command = " ".join(process.cmdline())
         if "workbench.worker" in command or "workbench sweep" in command:
             return "sweep"
+        if "tests.support.fake_openai" in command:
+            return "model API"
         return "browsers" if "chrom" in process.name().lower() else "rest"
 
     def sample(self, initial: bool = False) -> None:
@@ -316,7 +360,10 @@ class CpuMeter:
         parts: dict[str, float] = {}
         for pid, (part, used) in self.last.items():
             parts[part] = parts.get(part, 0.0) + used - self.first.get(pid, 0.0)
-        return ", ".join(f"{part} {parts.get(part, 0.0):.1f} s" for part in ("sweep", "server", "browsers", "rest"))
+        shown = [
+            part for part in ("sweep", "server", "browsers", "model API", "rest") if part != "sweep" or part in parts
+        ]
+        return ", ".join(f"{part} {parts.get(part, 0.0):.1f} s" for part in shown)
 
 
 async def measured(work, server_pid: int):
@@ -434,6 +481,11 @@ async def start_ui_sweep(tab, samples_name: str) -> float:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sessions", default="1,2,4,8", help="comma-separated session counts")
+    parser.add_argument(
+        "--visits",
+        default="first,returning",
+        help="first (empty browser caches), returning (the app's static files cached from an earlier visit), or both",
+    )
     parser.add_argument("--samples", type=int, default=300)
     parser.add_argument("--limit", type=float, default=120.0, help="seconds a tab may take before it counts as failed")
     parser.add_argument(
@@ -443,24 +495,26 @@ def main() -> int:
     parser.add_argument(
         "--nice-browsers",
         action="store_true",
-        help="run Chromium at nice 15, closer to people's browsers on their own machines",
+        help="Chromium's scheduling group at nice 15, closer to people's browsers on their own machines",
     )
     parser.add_argument("--streamlit-arg", action="append", default=[], help="extra `streamlit run` option")
     args = parser.parse_args()
     if not CHROMIUM.exists():
         raise SystemExit("needs Debian's Chromium at /usr/bin/chromium (apt-get install chromium)")
     sessions = [int(s) for s in args.sessions.split(",") if s.strip()]
-    responder = label_responder(["positive", "negative", "neutral"])
-    with tempfile.TemporaryDirectory() as tmp, FakeOpenAI(responder=responder, latency=0.01) as fake:
+    visits = [v.strip() for v in args.visits.split(",") if v.strip()]
+    if set(visits) - {"first", "returning"}:
+        raise SystemExit("--visits takes first, returning or both (comma-separated)")
+    with tempfile.TemporaryDirectory() as tmp, model_server(latency=0.01) as base_url:
         folder = Path(tmp)
         if args.nice_browsers:
-            global BROWSER
-            BROWSER = nice_browser(folder)
+            global NICE_BROWSERS
+            NICE_BROWSERS = True
         db = folder / "workbench.db"
         env = app_env(
             {
                 "OPENAI_API_KEY": "sk-bench",
-                "OPENAI_BASE_URL": fake.base_url,
+                "OPENAI_BASE_URL": base_url,
                 "WORKBENCH_DATABASE_URL": f"sqlite:///{db}",
                 "WORKBENCH_PROMPTS_DIR": str(ROOT / "prompts"),
             }
@@ -472,7 +526,7 @@ def main() -> int:
         print(f"run 1: {answers:,} answers stored by the CLI in {cli_s:.1f} s")
         port = free_port()
         with streamlit_app(env, folder / "streamlit.log", port=port, extra=args.streamlit_arg) as url:
-            asyncio.run(measure(url, port, sessions, charts=4, limit_s=args.limit))
+            asyncio.run(measure(url, port, sessions, visits, charts=4, limit_s=args.limit))
             if args.sweep:
                 asyncio.run(sweeps(url, port, db, {**os.environ, **env}, folder, args.samples, cli_s, args.tabs))
     return 0

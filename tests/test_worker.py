@@ -46,6 +46,22 @@ def test_a_background_sweep_runs_in_a_worker_process_and_reports_back(wb, fake_s
     assert fake_server.completed == 40
 
 
+def test_a_worker_runs_in_a_session_of_its_own_and_a_ctrl_c_of_the_server_does_not_reach_it(wb, fake_server, tmp_path):
+    """Its own session: its own share of the CPU beside page reruns (Linux autogroup), and a Ctrl-C in the
+    server's terminal (SIGINT to the foreground process group) reaches only the server."""
+    fake_server.responder = marker_answers
+    fake_server.latency = 0.05
+    plan, run = planned(wb, tmp_path, 60)
+    job = JobManager(wb).submit(run, plan, concurrency=2)
+    wait_until(lambda: job.process is not None and job.progress is not None, what="the worker's first progress")
+    assert job.process is not None
+    worker = job.process.pid
+    assert os.getsid(worker) == worker != os.getsid(0)
+    assert os.getpgid(worker) != os.getpgid(0)
+    job.thread.join(60)
+    assert job.outcome is not None and job.outcome.status == "completed"
+
+
 def test_a_worker_that_cannot_run_its_sweep_says_why(wb, fake_server, tmp_path):
     plan, run = planned(wb, tmp_path, 3)
     elsewhere = Workbench(replace(wb.settings, base_url="http://127.0.0.1:9/v1"), wb.engine, wb.catalog)

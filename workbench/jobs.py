@@ -12,6 +12,12 @@ lock, and a sweep started from the Sweep page took five times the CLI's time whi
 Compare and Runs open. A thread of this manager watches each worker: it reads the worker's progress
 and outcome (JSON lines on its stdout), passes Cancel on (a line on its stdin), and the worker stops
 (its run resumable, ``interrupted``) when its stdin closes because the server is gone.
+
+The worker starts in a session of its own. Linux schedules each session as one group (autogroup)
+and shares the CPU fairly between groups, so a sweep gets its share however many page reruns the
+server runs at once (in the server's group, eight sessions' reruns took eight shares to the sweep's
+one), as a CLI sweep started from its own terminal does. A Ctrl-C in the server's terminal then
+reaches only the server; the worker sees its stdin close and stops as above.
 ``processes=False`` runs sweeps in this process's threads instead (tests that need no process).
 """
 
@@ -160,7 +166,13 @@ class JobManager:
         package_root = str(Path(__file__).resolve().parents[1])
         env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH")) if p)
         process = subprocess.Popen(
-            command, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+            command,
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,  # its own share of the CPU beside page reruns (see the module's docstring)
         )
         job.process = process
         errors: list[str] = []
