@@ -13,11 +13,12 @@ Compare and Runs open. A thread of this manager watches each worker: it reads th
 and outcome (JSON lines on its stdout), passes Cancel on (a line on its stdin), and the worker stops
 (its run resumable, ``interrupted``) when its stdin closes because the server is gone.
 
-The worker starts in a session of its own. Linux schedules each session as one group (autogroup)
-and shares the CPU fairly between groups, so a sweep gets its share however many page reruns the
-server runs at once (in the server's group, eight sessions' reruns took eight shares to the sweep's
-one), as a CLI sweep started from its own terminal does. A Ctrl-C in the server's terminal then
-reaches only the server; the worker sees its stdin close and stops as above.
+The worker starts in a session of its own, as a CLI sweep started from its own terminal is. Linux
+schedules each session as one group (autogroup) and shares the CPU fairly between groups, so the
+sweep's share does not shrink with how busy the server's group is (page reruns, static files); with
+four tabs reloading Compare and Runs the server used ~0.3 of a core and it made no measurable
+difference (``benchmarks/bench_load.py --sweep``). A Ctrl-C in the server's terminal reaches only the
+server; the worker sees its stdin close and stops as above.
 ``processes=False`` runs sweeps in this process's threads instead (tests that need no process).
 """
 
