@@ -3,7 +3,7 @@
 Why not the SDK's transport for every call: a sweep is CPU-bound in its client long before the
 server is busy. Measured on the sweep benchmark (1,200 calls, concurrency 32, 40 ms server), the
 openai SDK with httpx spends about 1.5 ms of CPU per call (request building, the connection pool's
-locks, response models) where this spends about 0.2 ms, and importing the SDK costs 0.4-0.5 s of
+locks, response models) where this spends about 0.1 ms, and importing the SDK costs 0.4-0.5 s of
 start-up that a sweep never needs. So :meth:`OpenAIProvider.complete` sends its already exact body
 here, and the SDK stays for what it is good at (streaming, the Batch API) and for set-ups this
 does not handle.
