@@ -409,3 +409,23 @@ def test_a_sweep_process_collects_garbage_again_once_its_calls_start() -> None:
         gc.unfreeze()
         if not was:
             gc.disable()
+
+
+def test_a_quiet_sweep_imports_neither_the_sdk_nor_the_tokenizer(fake_server, db_url, prompt_file, samples_file):
+    """What makes a sweep as fast as a bare client (benchmarks/bench_sweep.py): its calls need neither the
+    openai SDK (~0.5 s to import) nor tiktoken's table (~0.4 s to load) when nothing prints or caps the
+    estimate. A structural guard, not a timing: ``-X importtime`` lists every module the process imported."""
+    sweep = ["sweep", "--prompt", str(prompt_file), "--dataset", str(samples_file), "--models", "gpt-4.1-mini"]
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "workbench", *sweep, "--quiet", "--json"],
+        env=cli_env(fake_server.base_url, db_url),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert one_json_object(done.stdout)["status"] == "completed"
+    imported = {line.split("|")[-1].strip() for line in done.stderr.splitlines() if line.startswith("import time:")}
+    assert "pandas" in imported  # the summary's, loaded while the calls ran: the listing is complete
+    # tiktoken's module is small; its o200k table loads with tiktoken_ext.openai_public (the estimate's)
+    assert not {"openai", "httpx", "httpx2", "tiktoken_ext.openai_public"} & imported
