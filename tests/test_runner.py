@@ -167,7 +167,8 @@ def test_an_item_that_keeps_stalling_is_an_error_on_that_item_only(settings, fak
     stalled = [r for r in requests if last_user_text(r["body"]).startswith("s02")]
     assert len(stalled) == 2
     others = [r for r in requests if not last_user_text(r["body"]).startswith("s02")]
-    assert sum(1 for r in others if r["time"] > stalled[0]["time"]) >= 3
+    first, retry = stalled[0]["time"], stalled[1]["time"]  # a timeout (1 s) apart at least
+    assert sum(1 for r in others if first < r["time"] < retry) >= 1  # answered while the item stalled
     item = [r for r in repo.pending_items(bench.engine, outcome.run_id)]
     assert len(item) == 1
     with Session(bench.engine) as session:
