@@ -151,7 +151,9 @@ def leaderboard_columns() -> dict[str, Any]:
     number = st.column_config.NumberColumn
     return {
         "model": st.column_config.TextColumn(width="medium"),
+        "effort": st.column_config.TextColumn("effort", width=55, help="reasoning effort sent (None: not sent)"),
         "temperature": number("T", format="%g", width=40, help="temperature"),
+        "reasoning tokens": number("reasoning", format="%.0f", width=70, help="reasoning tokens, billed as output"),
         "samples × repeats": st.column_config.TextColumn("n", width=70, help="samples × repeats"),
         "accuracy %": number("acc. %", format="%.1f", width=60, help="accuracy %"),
         "95% interval": st.column_config.TextColumn("95% CI", width=85, help="95% Wilson interval of accuracy"),
