@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import json
+import threading
 
 import pytest
 
@@ -244,3 +246,51 @@ def test_a_connection_the_server_closed_while_idle_is_replaced(provider, fake_se
 
     time.sleep(0.1)
     assert provider.complete(BODY).text
+
+
+@pytest.mark.parametrize("coding", ["gzip", "deflate", "raw-deflate"])
+def test_the_direct_client_decodes_a_body_the_server_compressed_unasked(coding: str) -> None:
+    """http.client asks for identity; a server (or gateway) that compresses anyway is still read, as httpx would."""
+    import gzip
+    import zlib
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from workbench.providers.direct import DirectClient
+
+    answer = json.dumps({"ok": "yes"}).encode()
+    packed = {
+        "gzip": gzip.compress(answer),
+        "deflate": zlib.compress(answer),
+        "raw-deflate": _raw_deflate(answer),
+    }[coding]
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers["Content-Length"]))
+            self.send_response(200)
+            self.send_header("Content-Encoding", "gzip" if coding == "gzip" else "deflate")
+            self.send_header("Content-Length", str(len(packed)))
+            self.end_headers()
+            self.wfile.write(packed)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        client = DirectClient(f"http://127.0.0.1:{server.server_address[1]}/v1", {}, timeout=5)
+        assert client.post("/chat/completions", {"model": "m"}).json() == {"ok": "yes"}
+        client.close()
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _raw_deflate(data: bytes) -> bytes:
+    import zlib
+
+    packer = zlib.compressobj(wbits=-zlib.MAX_WBITS)
+    return packer.compress(data) + packer.flush()

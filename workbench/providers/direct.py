@@ -38,6 +38,7 @@ import socket
 import threading
 import time
 import urllib.request
+import zlib
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -128,7 +129,7 @@ class DirectClient:
             body = response.read()  # every socket read of it within the deadline (_DeadlineReader)
             if response.will_close:
                 self._drop(conn)
-            return Reply(response.status, response.msg, body)
+            return Reply(response.status, response.msg, _decoded(body, response.getheader("Content-Encoding")))
         except TimeoutError:
             self._drop(conn)
             raise CallTimeout("the call took longer than the timeout") from None
@@ -185,6 +186,26 @@ class DirectClient:
                     pass
             self._tls = ssl.create_default_context(cafile=cafile or None, capath=capath or None)
         return self._tls
+
+
+def _decoded(body: bytes, encoding: str | None) -> bytes:
+    """The body without its content coding (http.client asks for ``identity``; some servers compress anyway,
+    and the SDK's httpx would decode gzip and deflate). A body that does not decode is returned as it
+    came, to be refused as malformed."""
+    coding = (encoding or "").strip().lower()
+    if coding in ("", "identity"):
+        return body
+    try:
+        if coding in ("gzip", "x-gzip"):
+            return zlib.decompress(body, wbits=zlib.MAX_WBITS | 16)
+        if coding == "deflate":
+            try:
+                return zlib.decompress(body)
+            except zlib.error:  # raw deflate, as some servers send it
+                return zlib.decompress(body, wbits=-zlib.MAX_WBITS)
+    except zlib.error:
+        return body
+    return body
 
 
 def _readable(sock: socket.socket) -> bool:
