@@ -206,13 +206,7 @@ class FakeOpenAI:
         self._stop.set()
         self._server.shutdown()
         self._server.server_close()
-        with self._lock:
-            connections = list(self._connections)
-        for conn in connections:
-            try:
-                conn.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+        self.close_connections()
         self._thread.join(timeout=5)
 
     def close_connections(self) -> None:
