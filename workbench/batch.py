@@ -25,8 +25,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -120,17 +118,7 @@ class BatchExecutor:
         self._started = time.monotonic()
         self._total = run.total_items
         calls = {c.key: c for c in plan.calls()}
-        repo.update_run(
-            self.engine,
-            run.id,
-            status="running",
-            error=None,
-            started_at=utcnow(),
-            heartbeat_at=utcnow(),
-            cancel_requested=False,
-            worker=f"{socket.gethostname()}:{os.getpid()}",
-            finished_at=None,
-        )
+        repo.mark_running(self.engine, run.id)
         self._reuse_stored(run.id)
         try:
             self._check_api()

@@ -42,7 +42,7 @@ from workbench.errors import (
 )
 from workbench.limiter import AdaptiveLimiter
 from workbench.pricing import Catalog, ModelInfo, cost, delivery_factor
-from workbench.processes import new_owner, worker_id
+from workbench.processes import new_owner
 from workbench.promptfile import PromptFile
 from workbench.providers.base import CallCancelled, Completion, Provider
 from workbench.redaction import redact
@@ -169,17 +169,7 @@ class Runner:
         pending = repo.pending_items(self.engine, run.id)
         self._total = run.total_items
         self._done = self._total - len(pending)
-        repo.update_run(
-            self.engine,
-            run.id,
-            status="running",
-            error=None,
-            started_at=utcnow(),
-            heartbeat_at=utcnow(),
-            cancel_requested=False,
-            worker=worker_id(),
-            finished_at=None,
-        )
+        repo.mark_running(self.engine, run.id)
 
         stored = repo.stored_keys(self.engine, (key for _, key in pending))
         reuse = [(item, stored[key]) for item, key in pending if key in stored]
@@ -610,17 +600,7 @@ class Runner:
                 error = f"{self._errors} call(s) failed ({self._first_error}); run the same command again to retry them"
         error = redact(error) if error else error  # a server may echo the request's Authorization header
         repo.update_run(self.engine, run.id, status=status, error=error, finished_at=utcnow(), heartbeat_at=utcnow())
-        return Outcome(
-            run_id=run.id,
-            status=status,
-            error=error,
-            new_calls=self._new_calls,
-            spent_usd=self._spent if self._spent_known else None,
-            reused=self._reused,
-            errors=self._errors,
-            other_model=self._other_model,
-            refused_paid=self._refused_paid,
-        )
+        return self._outcome(run.id, status, error)
 
     def _finish_unstored(self, run: Run) -> Outcome:
         """The database refused answers: say so in one line, and record it when the database still lets us."""
@@ -637,9 +617,12 @@ class Runner:
             )
         except Exception:
             log.warning("could not record the failure of run %s either", run.id)
+        return self._outcome(run.id, "failed", error)
+
+    def _outcome(self, run_id: int, status: str, error: str | None) -> Outcome:
         return Outcome(
-            run_id=run.id,
-            status="failed",
+            run_id=run_id,
+            status=status,
             error=error,
             new_calls=self._new_calls,
             spent_usd=self._spent if self._spent_known else None,

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import Connection, bindparam, select, update
 from sqlalchemy.engine import Engine
@@ -18,6 +20,7 @@ from sqlalchemy.engine import Engine
 from workbench.providers.base import Completion
 from workbench.redaction import redact
 from workbench.storage import claims
+from workbench.storage.engine import insert_ignore
 from workbench.storage.models import Response, Run, RunItem, utcnow
 from workbench.sweep import PlannedCall
 
@@ -41,6 +44,49 @@ class Failure:
     message: str
     attempts: int
     key: str
+
+
+def response_row(
+    key: str,
+    endpoint: str,
+    model: str,
+    body: dict[str, Any],
+    completion: Completion,
+    price: Decimal | None,
+    *,
+    price_version: str,
+    created_at: datetime,
+    run_id: int | None,
+    paid_by: str | None = None,
+    key_kind: str | None = None,
+    timed: bool = True,
+) -> dict[str, Any]:
+    """The ``responses`` row of one paid answer: the run's writer, Try it and a batch's collect all store
+    this (``timed=False``: a batch line has no latency of its own)."""
+    return {
+        "request_key": key,
+        "base_url": endpoint,
+        "model": model,
+        "request_json": json.dumps(body, ensure_ascii=False),
+        "output": completion.text,
+        "finish_reason": completion.finish_reason,
+        "response_model": completion.response_model,
+        "prompt_tokens": completion.prompt_tokens,
+        "cached_tokens": completion.cached_tokens,
+        "completion_tokens": completion.completion_tokens,
+        "reasoning_tokens": completion.reasoning_tokens,
+        "cache_write_tokens": completion.cache_write_tokens,
+        "reasoning_effort": body.get("reasoning_effort"),
+        "cost_usd": float(price) if price is not None else None,
+        "price_version": price_version,
+        "latency_ms": completion.latency_ms if timed else None,
+        "ttft_ms": completion.ttft_ms if timed else None,
+        "logprobs_json": completion.logprobs_json,
+        "created_at": created_at,
+        "run_id": run_id,
+        "paid_by": paid_by,
+        "key_kind": key_kind,
+    }
 
 
 def commit(
@@ -88,33 +134,22 @@ def _store_answers(
     """Insert answers (a concurrent process may have stored the same key: keep theirs) and link items."""
     now = utcnow()
     rows = [
-        {
-            "request_key": a.call.key,
-            "base_url": a.call.endpoint,
-            "model": a.call.model,
-            "request_json": json.dumps(a.call.body, ensure_ascii=False),
-            "output": a.completion.text,
-            "finish_reason": a.completion.finish_reason,
-            "response_model": a.completion.response_model,
-            "prompt_tokens": a.completion.prompt_tokens,
-            "cached_tokens": a.completion.cached_tokens,
-            "completion_tokens": a.completion.completion_tokens,
-            "reasoning_tokens": a.completion.reasoning_tokens,
-            "cache_write_tokens": a.completion.cache_write_tokens,
-            "reasoning_effort": a.call.body.get("reasoning_effort"),
-            "cost_usd": float(a.price) if a.price is not None else None,
-            "price_version": price_version,
-            "latency_ms": a.completion.latency_ms,
-            "ttft_ms": a.completion.ttft_ms,
-            "logprobs_json": a.completion.logprobs_json,
-            "created_at": now,
-            "run_id": run_id,
-            "paid_by": paid_by,
-            "key_kind": key_kind,
-        }
+        response_row(
+            a.call.key,
+            a.call.endpoint,
+            a.call.model,
+            a.call.body,
+            a.completion,
+            a.price,
+            price_version=price_version,
+            created_at=now,
+            run_id=run_id,
+            paid_by=paid_by,
+            key_kind=key_kind,
+        )
         for a in answers
     ]
-    conn.execute(_insert_ignore(conn.dialect.name), rows)
+    conn.execute(insert_ignore(Response.__table__, conn.dialect.name), rows)
     keys = [row["request_key"] for row in rows]
     ids = dict(conn.execute(_RESPONSE_IDS, {"keys": keys}).all())
     conn.execute(
@@ -138,32 +173,21 @@ def store_one(
     key_kind: str | None,
 ) -> int:
     """Store one answer made outside a run (Try it); returns its response id (an existing one is kept)."""
-    row = {
-        "request_key": key,
-        "base_url": endpoint,
-        "model": model,
-        "request_json": json.dumps(body, ensure_ascii=False),
-        "output": completion.text,
-        "finish_reason": completion.finish_reason,
-        "response_model": completion.response_model,
-        "prompt_tokens": completion.prompt_tokens,
-        "cached_tokens": completion.cached_tokens,
-        "completion_tokens": completion.completion_tokens,
-        "reasoning_tokens": completion.reasoning_tokens,
-        "cache_write_tokens": completion.cache_write_tokens,
-        "reasoning_effort": body.get("reasoning_effort"),
-        "cost_usd": float(price) if price is not None else None,
-        "price_version": price_version,
-        "latency_ms": completion.latency_ms,
-        "ttft_ms": completion.ttft_ms,
-        "logprobs_json": completion.logprobs_json,
-        "created_at": utcnow(),
-        "run_id": None,
-        "paid_by": paid_by,
-        "key_kind": key_kind,
-    }
+    row = response_row(
+        key,
+        endpoint,
+        model,
+        body,
+        completion,
+        price,
+        price_version=price_version,
+        created_at=utcnow(),
+        run_id=None,
+        paid_by=paid_by,
+        key_kind=key_kind,
+    )
     with engine.begin() as conn:
-        conn.execute(_insert_ignore(conn.dialect.name), [row])
+        conn.execute(insert_ignore(Response.__table__, conn.dialect.name), [row])
         return int(conn.execute(select(Response.id).where(Response.request_key == key)).scalar_one())
 
 
@@ -181,12 +205,3 @@ _ITEM_ERROR = (
     .where(RunItem.__table__.c.id == bindparam("b_id"))
     .values(error=bindparam("error"), attempts=bindparam("attempts"))
 )
-
-
-def _insert_ignore(dialect: str):
-    """INSERT ... ON CONFLICT (request_key) DO NOTHING for SQLite and PostgreSQL (executemany form)."""
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    return insert(Response.__table__).on_conflict_do_nothing(index_elements=["request_key"])

@@ -10,6 +10,8 @@ from sqlalchemy import bindparam, select, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from workbench.storage.answers import response_row
+from workbench.storage.engine import insert_ignore
 from workbench.storage.models import BatchJob, Response, RunItem, utcnow
 
 LIVE = ("preparing", "validating", "in_progress", "finalizing", "cancelling")
@@ -72,33 +74,23 @@ def store_answers(engine: Engine, run_id: int, answers: Sequence[tuple[Any, Any,
     with engine.begin() as conn:
         before = set(conn.execute(select(Response.request_key).where(Response.request_key.in_(keys))).scalars().all())
         rows = [
-            {
-                "request_key": call.key,
-                "base_url": call.endpoint,
-                "model": call.model,
-                "request_json": json.dumps(call.body, ensure_ascii=False),
-                "output": completion.text,
-                "finish_reason": completion.finish_reason,
-                "response_model": completion.response_model,
-                "prompt_tokens": completion.prompt_tokens,
-                "cached_tokens": completion.cached_tokens,
-                "completion_tokens": completion.completion_tokens,
-                "reasoning_tokens": completion.reasoning_tokens,
-                "cache_write_tokens": completion.cache_write_tokens,
-                "reasoning_effort": call.body.get("reasoning_effort"),
-                "cost_usd": float(price) if price is not None else None,
-                "price_version": price_version,
-                "latency_ms": None,  # a batch line has no latency of its own
-                "ttft_ms": None,
-                "logprobs_json": completion.logprobs_json,
-                "created_at": now,
-                "run_id": run_id,
-            }
+            response_row(
+                call.key,
+                call.endpoint,
+                call.model,
+                call.body,
+                completion,
+                price,
+                price_version=price_version,
+                created_at=now,
+                run_id=run_id,
+                timed=False,  # a batch line has no latency of its own
+            )
             for call, completion, price in answers
             if call.key not in before
         ]
         if rows:
-            conn.execute(_insert_ignore(conn.dialect.name), rows)
+            conn.execute(insert_ignore(Response.__table__, conn.dialect.name), rows)
         ids = dict(conn.execute(select(Response.request_key, Response.id).where(Response.request_key.in_(keys))).all())
         items = conn.execute(
             select(RunItem.id, RunItem.request_key).where(
@@ -129,11 +121,3 @@ def record_errors(engine: Engine, run_id: int, errors: Sequence[tuple[str, str]]
             )
             marked += result.rowcount or 0
     return marked
-
-
-def _insert_ignore(dialect: str) -> Any:
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    return insert(Response.__table__).on_conflict_do_nothing(index_elements=["request_key"])

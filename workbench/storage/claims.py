@@ -16,6 +16,7 @@ from sqlalchemy import Connection, bindparam, delete, select, update
 from sqlalchemy.engine import Engine
 
 from workbench.processes import owner_dead
+from workbench.storage.engine import insert_ignore
 from workbench.storage.models import CallClaim, utcnow
 
 LEASE_S = 120.0
@@ -29,7 +30,7 @@ def claim(engine: Engine, keys: Sequence[str], owner: str, lease_s: float = LEAS
     expires = now + timedelta(seconds=lease_s)
     keys = sorted(set(keys))  # one lock order for every process (PostgreSQL row locks cannot deadlock)
     with engine.begin() as conn:
-        insert = _insert_ignore(conn.dialect.name)
+        insert = insert_ignore(CallClaim.__table__, conn.dialect.name)
         conn.execute(insert, [{"request_key": k, "owner": owner, "expires_at": expires} for k in keys])
         rows = conn.execute(
             select(CallClaim.request_key, CallClaim.owner, CallClaim.expires_at).where(CallClaim.request_key.in_(keys))
@@ -76,14 +77,6 @@ def refresh(conn: Connection, owner: str, lease_s: float = LEASE_S) -> None:
     conn.execute(
         update(CallClaim).where(CallClaim.owner == owner).values(expires_at=utcnow() + timedelta(seconds=lease_s))
     )
-
-
-def _insert_ignore(dialect: str):
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    return insert(CallClaim.__table__).on_conflict_do_nothing(index_elements=["request_key"])
 
 
 def release_keys(engine: Engine, keys: Iterable[str], owner: str) -> None:

@@ -16,6 +16,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 from sqlalchemy import event
@@ -201,3 +202,13 @@ def redact_url(url: str) -> str:
 def describe(engine: Engine) -> str:
     """Where the data lives, without secrets (for the sidebar and logs)."""
     return redact_url(engine.url.render_as_string(hide_password=False))
+
+
+def insert_ignore(table: Any, dialect: str) -> Any:
+    """``INSERT ... ON CONFLICT (request_key) DO NOTHING`` into ``table`` on SQLite and PostgreSQL
+    (executemany form): a row another process stored first is kept."""
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert(table).on_conflict_do_nothing(index_elements=["request_key"])

@@ -21,6 +21,7 @@ from sqlmodel import Session
 from workbench.datasets import Sample as SampleRow
 from workbench.datasets import SampleSet
 from workbench.errors import InputError
+from workbench.processes import worker_id
 from workbench.promptfile import PromptFile, parse_prompt
 from workbench.storage import charges
 from workbench.storage.engine import is_read_only, write_session
@@ -290,6 +291,22 @@ def get_run(engine: Engine, run_id: int) -> Run:
             raise InputError(f"no run {run_id} (see `python -m workbench runs`)")
         session.expunge(run)
         return run
+
+
+def mark_running(engine: Engine, run_id: int) -> None:
+    """A run (re)starts in this process: running, no error, not cancelled, this process its worker."""
+    now = utcnow()
+    update_run(
+        engine,
+        run_id,
+        status="running",
+        error=None,
+        started_at=now,
+        heartbeat_at=now,
+        cancel_requested=False,
+        worker=worker_id(),
+        finished_at=None,
+    )
 
 
 def update_run(engine: Engine, run_id: int, **values: object) -> None:
