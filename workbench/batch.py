@@ -35,7 +35,7 @@ from typing import Any
 from sqlalchemy.engine import Engine
 
 from workbench.errors import AuthError, InputError, ProviderError, WorkbenchError
-from workbench.pricing import Catalog, cost, delivery_factor
+from workbench.pricing import Catalog, answer_cost, delivery_factor
 from workbench.runner import Outcome, Progress
 from workbench.storage import batches as store
 from workbench.storage import repository as repo
@@ -372,14 +372,7 @@ class BatchExecutor:
             except ProviderError:
                 continue  # a malformed answer is not stored: the line is sent again
             info = self.catalog.lookup(call.model)
-            price = cost(
-                info,
-                completion.prompt_tokens,
-                completion.cached_tokens,
-                completion.completion_tokens,
-                cache_write_tokens=completion.cache_write_tokens,
-                tier_factor=delivery_factor(info, "batch"),
-            )
+            price = answer_cost(info, completion, delivery_factor(info, "batch"))
             answers.append((call, completion, price))
         fresh = store.store_answers(self.engine, run_id, answers, self.catalog.version)
         for call, _completion, price in answers:

@@ -14,11 +14,14 @@ from datetime import date
 from decimal import Decimal
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from workbench.errors import InputError
+
+if TYPE_CHECKING:
+    from workbench.providers.base import Completion
 
 PER = Decimal(1_000_000)
 # gpt-4.1-nano-2025-04-14 -> gpt-4.1-nano ; gpt-4o-2024-08-06 -> gpt-4o
@@ -351,6 +354,18 @@ def cost(
     if tier_factor is not None:
         return total * tier_factor
     return total * info.batch_factor if batch else total
+
+
+def answer_cost(info: ModelInfo | None, completion: Completion, tier_factor: Decimal | None = None) -> Decimal | None:
+    """:func:`cost` of one answer, from the usage its server billed (a sweep's, a batch line's, Try it's)."""
+    return cost(
+        info,
+        completion.prompt_tokens,
+        completion.cached_tokens,
+        completion.completion_tokens,
+        cache_write_tokens=completion.cache_write_tokens,
+        tier_factor=tier_factor,
+    )
 
 
 def usd(value: Decimal | None) -> float | None:

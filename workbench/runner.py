@@ -41,7 +41,7 @@ from workbench.errors import (
     TransientError,
 )
 from workbench.limiter import AdaptiveLimiter
-from workbench.pricing import Catalog, ModelInfo, cost, delivery_factor
+from workbench.pricing import Catalog, ModelInfo, answer_cost, cost, delivery_factor
 from workbench.processes import new_owner
 from workbench.promptfile import PromptFile
 from workbench.providers.base import CallCancelled, Completion, Provider
@@ -297,14 +297,8 @@ class Runner:
                     self._queue.put(Failure(item_id, stopped, 0, call.key))
                 continue  # stopped while waiting
             info = self._billed_model(call, completion)
-            price = cost(
-                info,
-                completion.prompt_tokens,
-                completion.cached_tokens,
-                completion.completion_tokens,
-                cache_write_tokens=completion.cache_write_tokens,
-                tier_factor=delivery_factor(info, self.delivery),
-            )  # no usage reported: unknown, never 0 (unless the model is free)
+            # No usage reported: unknown, never 0 (unless the model is free).
+            price = answer_cost(info, completion, delivery_factor(info, self.delivery))
             # Without usage the cost is unknown, yet it was paid: a budget counts it at its estimate.
             guess = self._estimate(call) if price is None and completion.prompt_tokens is None else None
             with self._lock:

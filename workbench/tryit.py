@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from sqlmodel import Session
 
 from workbench.chat import request_body, request_key
-from workbench.pricing import cost
+from workbench.pricing import answer_cost
 from workbench.promptfile import PromptFile
 from workbench.providers.base import Completion
 from workbench.redaction import redact_url
@@ -84,13 +84,7 @@ def try_prompt(
         if row is not None and row.id is not None:
             return Tried(_completion(row), None if row.cost_usd is None else Decimal(str(row.cost_usd)), True, row.id)
     completion = wb.provider.provider(model).stream(body, on_text=on_text)  # type: ignore[attr-defined]
-    price = cost(
-        wb.catalog.lookup(model),
-        completion.prompt_tokens,
-        completion.cached_tokens,
-        completion.completion_tokens,
-        cache_write_tokens=completion.cache_write_tokens,
-    )
+    price = answer_cost(wb.catalog.lookup(model), completion)
     response_id = answers.store_one(
         wb.engine,
         key,
