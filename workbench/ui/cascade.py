@@ -180,20 +180,17 @@ def _escalated(wb: Workbench, run_id: int, results: RunView, report: Mapping[str
 def _downloads(wb: Workbench, results: RunView, report: Mapping[str, Any], run_id: int, name: str) -> None:
     a, b, c = st.columns(3)
     with shown_errors():
-        a.download_button(
-            "Download the cascade as Python",
-            results.memo(f"{name} python", lambda: wb.cascade_code(dict(report), "python")),
-            file_name=f"run-{run_id}-cascade.py",
-            mime="text/x-python",
-            key=f"casc_py_{run_id}",
-        )
-        b.download_button(
-            "Download the cascade as TypeScript",
-            results.memo(f"{name} typescript", lambda: wb.cascade_code(dict(report), "typescript")),
-            file_name=f"run-{run_id}-cascade.ts",
-            mime="text/plain",
-            key=f"casc_ts_{run_id}",
-        )
+        for column, language, title, suffix, mime in (
+            (a, "python", "Python", "py", "text/x-python"),
+            (b, "typescript", "TypeScript", "ts", "text/plain"),
+        ):
+            column.download_button(
+                f"Download the cascade as {title}",
+                results.memo(f"{name} {language}", lambda language=language: wb.cascade_code(dict(report), language)),
+                file_name=f"run-{run_id}-cascade.{suffix}",
+                mime=mime,
+                key=f"casc_{suffix}_{run_id}",
+            )
     c.download_button(
         "Download the cascade report (JSON)",
         lambda: json.dumps(report, indent=2),  # made when clicked
